@@ -1,0 +1,38 @@
+import { GpuContext } from './context';
+import { GpuUnavailableError } from './errors';
+import { browserShaderLibrary } from './shaderLibrary.browser';
+import { requiredLimits, wantedFeatures } from './adapterInfo';
+
+/** Why WebGPU is missing, in words the page can show. */
+export function webgpuMissingReason(): string | null {
+  if (typeof navigator === 'undefined' || !('gpu' in navigator)) {
+    if (typeof isSecureContext !== 'undefined' && !isSecureContext) {
+      return 'WebGPU needs a secure context: open the lab from http://localhost or http://127.0.0.1 (or https).';
+    }
+    return 'This browser has no WebGPU (navigator.gpu is missing).';
+  }
+  return null;
+}
+
+/** Creates a GPU context in a page or a Web Worker. */
+export async function createBrowserContext(): Promise<GpuContext> {
+  const reason = webgpuMissingReason();
+  if (reason) throw new GpuUnavailableError(reason);
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new GpuUnavailableError(
+      'WebGPU is present but no adapter was found: the GPU may be blocklisted or hardware acceleration is off.',
+    );
+  }
+  const device = await adapter.requestDevice({
+    requiredLimits: requiredLimits(adapter),
+    requiredFeatures: wantedFeatures(adapter),
+  });
+  return new GpuContext(
+    device,
+    adapter.info,
+    adapter.features as ReadonlySet<string>,
+    browserShaderLibrary,
+    (adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+  );
+}

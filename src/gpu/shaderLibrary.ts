@@ -1,0 +1,23 @@
+/** Where WGSL sources come from: Vite's `?raw` imports in the browser, the file system in Node. */
+export interface ShaderLibrary {
+  /** Source text of `shaders/<name>.wgsl`; throws naming the file if it is missing. */
+  source(name: string): string;
+}
+
+/** Builds a library from a map of file path (any prefix) -> source, keyed by base name. */
+export function libraryFromFiles(files: Record<string, string>): ShaderLibrary {
+  const byName = new Map<string, string>();
+  for (const [path, text] of Object.entries(files)) {
+    const base = path.split('/').pop()!.replace(/\.wgsl$/, '');
+    byName.set(base, text);
+  }
+  return {
+    source(name) {
+      const text = byName.get(name);
+      if (text === undefined) {
+        throw new Error(`shader "shaders/${name}.wgsl" not found (have: ${[...byName.keys()].sort().join(', ')})`);
+      }
+      return text;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { expect } from 'vitest';
+
+type Num = ArrayLike<number>;
+
+/**
+ * Element-wise relative error against a float64 reference:
+ * |a - e| / (|e| + floor), where floor = 1e-2 * max|e| keeps elements that cancel to
+ * nearly zero from demanding digits fp32 cannot hold. Non-finite outputs (left poisoned
+ * with NaN, say) always fail.
+ */
+export function maxRelError(actual: Num, expected: Num): { err: number; index: number } {
+  let maxAbs = 0;
+  for (let i = 0; i < expected.length; i++) maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
+  const floor = Math.max(1e-2 * maxAbs, 1e-30);
+  let err = 0;
+  let index = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const r = Number.isFinite(a) ? Math.abs(a - e) / (Math.abs(e) + floor) : Infinity;
+    if (r > err || index < 0) {
+      if (r > err) err = r;
+      if (r >= err) index = i;
+    }
+  }
+  return { err, index };
+}
+
+export function expectClose(actual: Num, expected: Num, what: string, rtol = 1e-4): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  const { err, index } = maxRelError(actual, expected);
+  expect(
+    err,
+    `${what}: max relative error ${err.toExponential(2)} at [${index}] (got ${actual[index]}, want ${expected[index]})`,
+  ).toBeLessThanOrEqual(rtol);
+}
+
+/**
+ * Central finite differences of a scalar function at `samples` coordinates of x, compared
+ * with the analytic gradient. Run on float64 references this is tight; on fp32 GPU
+ * forwards use a larger eps and tolerance.
+ */
+export function expectGradientMatchesFiniteDifference(
+  f: (x: Float64Array) => number,
+  x: Float64Array,
+  grad: Num,
+  what: string,
+  { eps = 1e-6, rtol = 1e-5, samples = 24, seed = 1 } = {},
+): void {
+  const n = x.length;
+  const idx = n <= samples ? [...Array(n).keys()] : pick(n, samples, seed);
+  let gmax = 0;
+  for (let i = 0; i < n; i++) gmax = Math.max(gmax, Math.abs(grad[i]));
+  for (const i of idx) {
+    const xi = x[i];
+    x[i] = xi + eps;
+    const fp = f(x);
+    x[i] = xi - eps;
+    const fm = f(x);
+    x[i] = xi;
+    const num = (fp - fm) / (2 * eps);
+    const tol = rtol * (Math.abs(num) + gmax + 1e-12);
+    expect(Math.abs(num - grad[i]), `${what}[${i}]: analytic ${grad[i]} vs numeric ${num}`).toBeLessThanOrEqual(tol);
+  }
+}
+
+function pick(n: number, k: number, seed: number): number[] {
+  const out = new Set<number>([0, n - 1]);
+  let s = seed;
+  while (out.size < k) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    out.add(s % n);
+  }
+  return [...out];
+}
+
+/** Float64 copy of any numeric array. */
+export function f64(a: Num): Float64Array {
+  return Float64Array.from(a as ArrayLike<number>);
+}
