@@ -282,8 +282,9 @@ export class GpuContext {
     const code = this.shaders.source(spec.shader);
     this.device.pushErrorScope('validation');
     m = this.device.createShaderModule({ label: spec.shader, code });
-    this.trackScope(spec.name, `compiling shaders/${spec.shader}.wgsl`);
     const file = `shaders/${spec.shader}.wgsl`;
+    // Dawn reports positions as ":line:col"; name the file so the message points somewhere.
+    this.trackScope(spec.name, `compiling ${file}`, (msg) => msg.replace(/(^|\s):(\d+):(\d+)/g, `$1${file}:$2:$3`));
     this.pendingErrors.push(
       m.getCompilationInfo().then((info) => {
         const errors = info.messages.filter((msg) => msg.type === 'error');
@@ -301,9 +302,11 @@ export class GpuContext {
     return this.encoder;
   }
 
-  private trackScope(kernel: string, during: string): void {
+  private trackScope(kernel: string, during: string, rewrite: (msg: string) => string = (m) => m): void {
     this.pendingErrors.push(
-      this.device.popErrorScope().then((err) => (err ? new KernelError(kernel, `${during}: ${err.message}`) : null)),
+      this.device
+        .popErrorScope()
+        .then((err) => (err ? new KernelError(kernel, `${during}: ${rewrite(err.message)}`) : null)),
     );
   }
 

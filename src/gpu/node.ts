@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { GpuContext } from './context';
 import { GpuUnavailableError } from './errors';
 import { nodeShaderLibrary } from './shaderLibrary.node';
+import type { ShaderLibrary } from './shaderLibrary';
 import { requiredLimits, wantedFeatures } from './adapterInfo';
 
 /** Where Debian's Chromium package puts the SwiftShader Vulkan driver. */
@@ -16,7 +17,7 @@ let gpuHandle: GPU | null = null;
  * Vulkan adapter when there is a usable one, else SwiftShader from Debian's Chromium
  * package. Call `releaseNodeGpu()` at teardown: Node does not exit while Dawn is referenced.
  */
-export async function createNodeContext(): Promise<GpuContext> {
+export async function createNodeContext(options: { shaders?: ShaderLibrary } = {}): Promise<GpuContext> {
   const dawn = (await import('webgpu')) as unknown as DawnModule;
   Object.assign(globalThis, dawn.globals);
   let adapter = await requestAdapter(dawn);
@@ -36,7 +37,7 @@ export async function createNodeContext(): Promise<GpuContext> {
     requiredLimits: requiredLimits(adapter),
     requiredFeatures: wantedFeatures(adapter),
   });
-  return new GpuContext(device, adapter.info, adapter.features as ReadonlySet<string>, nodeShaderLibrary(), adapter.info.isFallbackAdapter);
+  return new GpuContext(device, adapter.info, adapter.features as ReadonlySet<string>, options.shaders ?? nodeShaderLibrary(), adapter.info.isFallbackAdapter);
 }
 
 async function requestAdapter(dawn: DawnModule): Promise<GPUAdapter | null> {

@@ -1,30 +1,7 @@
 import { expect } from 'vitest';
+import { maxRelError } from '../../src/reference/compare';
 
 type Num = ArrayLike<number>;
-
-/**
- * Element-wise relative error against a float64 reference:
- * |a - e| / (|e| + floor), where floor = 1e-2 * max|e| keeps elements that cancel to
- * nearly zero from demanding digits fp32 cannot hold. Non-finite outputs (left poisoned
- * with NaN, say) always fail.
- */
-export function maxRelError(actual: Num, expected: Num): { err: number; index: number } {
-  let maxAbs = 0;
-  for (let i = 0; i < expected.length; i++) maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
-  const floor = Math.max(1e-2 * maxAbs, 1e-30);
-  let err = 0;
-  let index = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    const r = Number.isFinite(a) ? Math.abs(a - e) / (Math.abs(e) + floor) : Infinity;
-    if (r > err || index < 0) {
-      if (r > err) err = r;
-      if (r >= err) index = i;
-    }
-  }
-  return { err, index };
-}
 
 export function expectClose(actual: Num, expected: Num, what: string, rtol = 1e-4): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);

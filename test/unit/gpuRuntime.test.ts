@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { describeAdapter } from '../../src/gpu/adapterInfo';
+import { sizeClass } from '../../src/gpu/bufferPool';
+import { Params } from '../../src/gpu/params';
+import { libraryFromFiles } from '../../src/gpu/shaderLibrary';
+
+describe('sizeClass', () => {
+  it('rounds up to a class that fits, wasting at most 12.5% past 1 MiB', () => {
+    for (const bytes of [1, 4, 255, 256, 257, 1000, 4096, 1 << 20, (1 << 20) + 1, 3_000_000, 123_456_789]) {
+      const c = sizeClass(bytes);
+      expect(c).toBeGreaterThanOrEqual(bytes);
+      expect(c % 4).toBe(0);
+      if (bytes > 1 << 20) expect(c / bytes).toBeLessThanOrEqual(1.125);
+    }
+    expect(sizeClass(1)).toBe(256);
+    expect(sizeClass(1000)).toBe(1024);
+  });
+});
+
+describe('Params', () => {
+  it('packs scalars in field order, padded to 16 bytes', () => {
+    const bytes = new Params().u32(7).f32(0.5).i32(-3).u32(1).u32(2).bytes();
+    expect(bytes.byteLength).toBe(32);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    expect(view.getUint32(0, true)).toBe(7);
+    expect(view.getFloat32(4, true)).toBe(0.5);
+    expect(view.getInt32(8, true)).toBe(-3);
+    expect(view.getUint32(16, true)).toBe(2);
+  });
+  it('refuses values that are not u32', () => {
+    expect(() => new Params().u32(-1)).toThrow(/not a u32/);
+    expect(() => new Params().u32(1.5)).toThrow(/not a u32/);
+  });
+});
+
+describe('libraryFromFiles', () => {
+  it('finds shaders by base name and lists the known ones when one is missing', () => {
+    const lib = libraryFromFiles({ '/shaders/matmul.wgsl': 'A', '/shaders/add.wgsl': 'B' });
+    expect(lib.source('matmul')).toBe('A');
+    expect(() => lib.source('nope')).toThrow('shader "shaders/nope.wgsl" not found (have: add, matmul)');
+  });
+});
+
+describe('describeAdapter', () => {
+  const limits = { maxStorageBufferBindingSize: 1 << 27, maxComputeInvocationsPerWorkgroup: 256 } as unknown as GPUSupportedLimits;
+  it('marks SwiftShader as a software adapter', () => {
+    const info = { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader driver' } as GPUAdapterInfo;
+    const s = describeAdapter(info, limits, new Set(['timestamp-query', 'subgroups']));
+    expect(s.isSoftware).toBe(true);
+    expect(s.features).toEqual(['subgroups', 'timestamp-query']);
+    expect(s.limits.maxStorageBufferBindingSize).toBe(1 << 27);
+  });
+  it('does not mark a discrete GPU as software', () => {
+    const info = { vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100' } as GPUAdapterInfo;
+    expect(describeAdapter(info, limits, new Set()).isSoftware).toBe(false);
+  });
+});
