@@ -201,7 +201,7 @@ export class GpuContext {
     p = this.device.createComputePipeline({
       label: spec.name,
       layout: 'auto',
-      compute: { module, entryPoint: spec.entryPoint ?? 'main', constants: spec.constants as Record<string, number> },
+      compute: { module, entryPoint: spec.entryPoint ?? 'main', constants: numericConstants(spec.constants) },
     });
     this.trackScope(spec.name, 'compiling pipeline');
     this.pipelines.set(key, p);
@@ -322,6 +322,12 @@ export class GpuContext {
       throw new GpuUnavailableError(`GPU device was lost (${this.lostInfo.reason}): ${this.lostInfo.message}`);
     }
   }
+}
+
+// WGSL bool overrides are set with numbers through the API (Dawn rejects JS booleans).
+function numericConstants(c: KernelSpec['constants']): Record<string, number> | undefined {
+  if (!c) return undefined;
+  return Object.fromEntries(Object.entries(c).map(([k, v]) => [k, typeof v === 'boolean' ? Number(v) : v]));
 }
 
 function pipelineKey(spec: KernelSpec): string {

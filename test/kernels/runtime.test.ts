@@ -18,13 +18,17 @@ const needsBigBuffer = `struct Big { v: array<vec4f, 1000> }
 @group(0) @binding(1) var<storage, read_write> o: Big;
 @compute @workgroup_size(1) fn main() { o.v[0] = vec4f(1.0); }`;
 
+const boolOverride = `override FLAG: bool = false;
+@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+@compute @workgroup_size(1) fn main() { o[0] = select(1.0, 2.0, FLAG); }`;
+
 let ctx: GpuContext;
 beforeAll(async () => {
   const real = nodeShaderLibrary();
-  const extra = libraryFromFiles({ 'broken.wgsl': broken, 'needs_big_buffer.wgsl': needsBigBuffer });
+  const extra = libraryFromFiles({ 'broken.wgsl': broken, 'needs_big_buffer.wgsl': needsBigBuffer, 'bool_override.wgsl': boolOverride });
   ctx = await createNodeContext({
     shaders: {
-      source: (name) => (name === 'broken' || name === 'needs_big_buffer' ? extra.source(name) : real.source(name)),
+      source: (name) => (['broken', 'needs_big_buffer', 'bool_override'].includes(name) ? extra.source(name) : real.source(name)),
     },
   });
 });
@@ -52,6 +56,15 @@ describe('GPU runtime', () => {
     expect(ctx.pipelinesCompiled).toBe(afterFirst + 1);
     await ctx.sync();
     ctx.release(a);
+  });
+
+  it('accepts boolean override constants', async () => {
+    const o = ctx.empty([1]);
+    for (const FLAG of [false, true]) {
+      ctx.dispatch({ name: 'bool_override', shader: 'bool_override', constants: { FLAG } }, { buffers: [o], workgroups: [1] });
+      expect(Array.from(await ctx.readF32(o))).toEqual([FLAG ? 2 : 1]);
+    }
+    ctx.release(o);
   });
 
   it('reuses pooled buffers and returns to the same live count (no leaks)', async () => {
