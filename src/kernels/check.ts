@@ -26,3 +26,37 @@ export function expectPositiveInt(kernel: string, what: string, v: number): void
 export function expectFinite(kernel: string, what: string, v: number): void {
   if (!Number.isFinite(v)) throw new ShapeError(kernel, `${what} must be finite, got ${v}`);
 }
+
+/**
+ * Outputs must not alias inputs (or each other): a kernel that reads and writes the same
+ * buffer would race. Throws naming both arguments.
+ */
+export function expectNoAlias(kernel: string, outputs: Record<string, GpuTensor>, inputs: Record<string, GpuTensor>): void {
+  const all = Object.entries({ ...inputs, ...outputs });
+  for (const [name, t] of Object.entries(outputs)) {
+    const other = all.find(([n, u]) => n !== name && u.buffer === t.buffer);
+    if (other) throw new ShapeError(kernel, `${name} may not share a buffer with ${other[0]}`);
+  }
+}
+
+/** A caller-supplied f32 output: right shape, and no aliasing with the inputs. */
+export function expectOutput(
+  kernel: string,
+  name: string,
+  t: GpuTensor | undefined,
+  shape: readonly number[],
+  inputs: Record<string, GpuTensor>,
+): void {
+  if (!t) return;
+  expectShape(kernel, name, t, shape);
+  expectDType(kernel, name, t, 'f32');
+  expectNoAlias(kernel, { [name]: t }, inputs);
+}
+
+/** Views a tensor as rows of its last dimension. */
+export function rowsOf(kernel: string, what: string, t: GpuTensor): { rows: number; cols: number } {
+  if (t.shape.length < 1) throw new ShapeError(kernel, `${what} must have at least one dimension`);
+  const cols = t.shape[t.shape.length - 1];
+  if (cols < 1) throw new ShapeError(kernel, `${what} has an empty last dimension`);
+  return { rows: t.size / cols, cols };
+}

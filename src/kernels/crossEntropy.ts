@@ -4,7 +4,8 @@ import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
 import { expectDType, expectFinite, expectShape } from './check';
-import { expectOutput, rowLayout, rowsOf, type RowLayout } from './softmax';
+import { expectOutput, rowsOf } from './check';
+import { rowLayout, type RowLayout } from './rowLayout';
 
 const REDUCE_WG = 256;
 const MASK_SUM = { name: 'cross_entropy_mask_sum', shader: 'cross_entropy_reduce', entryPoint: 'mask_sum', constants: { WG: REDUCE_WG } };

@@ -4,7 +4,7 @@ import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
 import { expectDType, expectPositiveInt, expectRank, expectShape } from './check';
-import { expectNoAlias, expectOutput } from './softmax';
+import { expectNoAlias, expectOutput } from './check';
 
 const WG = 256;
 const gather = (accumulate: boolean) => ({
@@ -59,7 +59,7 @@ export function embeddingBackward(ctx: GpuContext, ids: GpuTensor, dout: GpuTens
   if (V < 1 || C < 1) throw new ShapeError('embeddingBackward', `dtable has an empty dimension: [${V}, ${C}]`);
   expectShape('embeddingBackward', 'dout', dout, [...ids.shape, C]);
   expectDType('embeddingBackward', 'dout', dout, 'f32');
-  expectNoAlias('embeddingBackward', 'dtable', dtable, { ids, dout });
+  expectNoAlias('embeddingBackward', { dtable }, { ids, dout });
   const T = ids.size;
   if (T === 0) return;
   const chain = ctx.empty([T], 'u32', 'embedding.chain');

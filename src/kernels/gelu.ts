@@ -3,7 +3,7 @@ import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
 import { expectDType, expectShape } from './check';
-import { expectOutput } from './softmax';
+import { expectOutput } from './check';
 
 const WG = 256;
 const FORWARD = { name: 'gelu_forward', shader: 'gelu', entryPoint: 'forward', constants: { WG } };

@@ -4,7 +4,8 @@ import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
 import { expectDType, expectFinite, expectShape } from './check';
-import { expectOutput, rowLayout, rowsOf, type RowLayout } from './softmax';
+import { expectOutput, rowsOf } from './check';
+import { rowLayout, type RowLayout } from './rowLayout';
 
 const DEFAULT_EPS = 1e-5;
 const PARAM_WG = 64;

@@ -3,7 +3,7 @@ import { ShapeError } from '../gpu/errors';
 import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
-import { expectDType, expectPositiveInt, expectRank, expectShape } from './check';
+import { expectDType, expectNoAlias, expectPositiveInt, expectRank, expectShape } from './check';
 
 /**
  * Token routing over a pool of E sub-experts (MoSEs): softmax, top-k, renormalised gates,
@@ -179,11 +179,3 @@ function expectK(kernel: string, k: number, E: number): void {
   }
 }
 
-/** A buffer a dispatch writes may not be bound to it twice (WebGPU rejects the dispatch). */
-function expectNoAlias(kernel: string, outputs: Record<string, GpuTensor>, inputs: Record<string, GpuTensor>): void {
-  const all = Object.entries({ ...inputs, ...outputs });
-  for (const [name, t] of Object.entries(outputs)) {
-    const other = all.find(([n, u]) => n !== name && u.buffer === t.buffer);
-    if (other) throw new ShapeError(kernel, `${name} and ${other[0]} are the same buffer`);
-  }
-}
