@@ -1,17 +1,15 @@
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 
-// One config for the app (vite), the two Node test layers (vitest projects) and the
-// benchmark page. Tests that need a GPU run in the `kernels` project, one file at a time,
-// because the software adapter already spreads each dispatch over every core.
+// One config for the app (vite) and the two Node test layers (vitest projects); the
+// benchmark page is built by scripts/bench-kernels.mjs with its own settings. Tests that
+// need a GPU run in the `kernels` project one file at a time, because the software
+// adapter already spreads each dispatch over every core.
 export default defineConfig({
   plugins: [react()],
   server: { host: '127.0.0.1', port: 5173, strictPort: true },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true },
-  build: {
-    target: 'es2022',
-    rollupOptions: { input: { main: 'index.html', bench: 'bench/index.html' } },
-  },
+  build: { target: 'es2022' },
   test: {
     projects: [
       {
