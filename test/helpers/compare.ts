@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { maxRelError } from '../../src/reference/compare';
+import { rng } from '../../src/reference/rng';
 
 type Num = ArrayLike<number>;
 
@@ -42,13 +43,14 @@ export function expectGradientMatchesFiniteDifference(
 }
 
 function pick(n: number, k: number, seed: number): number[] {
-  const out = new Set<number>([0, n - 1]);
-  let s = seed;
-  while (out.size < k) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    out.add(s % n);
+  // A shuffled prefix: distinct indices for any n (the first and last always included).
+  const random = rng(seed);
+  const order = Array.from({ length: n - 2 }, (_, i) => i + 1);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
   }
-  return [...out];
+  return [0, n - 1, ...order.slice(0, Math.max(0, k - 2))];
 }
 
 /** Float64 copy of any numeric array. */

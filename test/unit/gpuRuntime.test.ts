@@ -70,3 +70,18 @@ describe('maxRelError', () => {
     expect(maxRelError([1, 2], [1, 2, 3]).err).toBe(Infinity);
   });
 });
+
+describe('expectGradientMatchesFiniteDifference', () => {
+  it('samples any array length and catches a wrong gradient', async () => {
+    const { expectGradientMatchesFiniteDifference } = await import('../helpers/compare');
+    for (const n of [3, 28, 64, 128, 1000]) {
+      const x = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+      const f = (v: Float64Array) => v.reduce((s, a) => s + a * a, 0);
+      const grad = x.map((v) => 2 * v);
+      expectGradientMatchesFiniteDifference(f, x, grad, `sum of squares n=${n}`, { samples: 24 });
+      const wrong = grad.slice();
+      wrong.fill(0);
+      expect(() => expectGradientMatchesFiniteDifference(f, x, wrong, 'wrong', { samples: 24 })).toThrow();
+    }
+  });
+});
