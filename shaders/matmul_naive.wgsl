@@ -7,7 +7,8 @@
 //   b: [batch?, K, N], or [batch?, N, K] when TRANS_B     (p.strideB per batch)
 //   c: [batch, M, N]                                       (M * N per batch)
 //   main_lowrank only (batch 1): u: [M, R]; v: [N, R], or [R, N] when V_TRANS.
-// Dispatch: workgroup (WX, WY); grid (ceil(N / WX), ceil(M / WY), batch).
+// Dispatch: workgroup (WX, WY), chosen by the host (narrowed when M or N is small);
+//   grid (ceil(N / WX), ceil(M / WY), batch).
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -48,7 +49,7 @@ fn dot_k(m: u32, n: u32, z: u32) -> f32 {
   return p.alpha * sum;
 }
 
-fn store(m: u32, n: u32, z: u32, value: f32) {
+fn store_one(m: u32, n: u32, z: u32, value: f32) {
   let i = z * p.M * p.N + m * p.N + n;
   if (ACCUMULATE) { c[i] = c[i] + value; } else { c[i] = value; }
 }
@@ -56,7 +57,7 @@ fn store(m: u32, n: u32, z: u32, value: f32) {
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= p.N || gid.y >= p.M) { return; }
-  store(gid.y, gid.x, gid.z, dot_k(gid.y, gid.x, gid.z));
+  store_one(gid.y, gid.x, gid.z, dot_k(gid.y, gid.x, gid.z));
 }
 
 @compute @workgroup_size(WX, WY)
@@ -70,5 +71,5 @@ fn main_lowrank(@builtin(global_invocation_id) gid: vec3u) {
     if (V_TRANS) { y = v[r * p.N + n]; } else { y = v[n * p.R + r]; }
     low += u[m * p.R + r] * y;
   }
-  store(m, n, gid.z, dot_k(m, n, gid.z) + p.scale * low);
+  store_one(m, n, gid.z, dot_k(m, n, gid.z) + p.scale * low);
 }

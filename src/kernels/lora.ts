@@ -1,0 +1,161 @@
+import type { GpuContext } from '../gpu/context';
+import { ShapeError } from '../gpu/errors';
+import { shapeToString, type GpuTensor } from '../gpu/tensor';
+import { expectDType, expectFinite, expectNoAlias, expectOutput, expectShape } from './check';
+import { defaultMatmulVariant, matmul, type MatmulVariant } from './matmul';
+
+/**
+ * LoRA on a frozen linear layer, fused into the big matmul:
+ *   xa = x A^T                      [M, r]   (kept for the backward)
+ *   y  = x W^T + s xa B^T           [M, N]   (one kernel: the rank-r term is added in the
+ *                                             epilogue of the x W^T tile, no extra pass)
+ * with x [M, K] (M tokens; a [batch, T, K] x is treated as [batch*T, K]), W [N, K] frozen,
+ * A [r, K], B [N, r], s = alpha / r.
+ *
+ * Backward (W frozen, so no dW):
+ *   dyb = dy B                      [M, r]
+ *   dx  = dy W + s dyb A            [M, K]   (fused the same way)
+ *   dA  = s dyb^T x                 [r, K]
+ *   dB  = s dy^T xa                 [N, r]
+ * Six dispatches in all; the four skinny ones (one side r) cost O(r) of the two big ones.
+ * `variant` picks the kernel of the two big products; the skinny ones run on `regtile`
+ * (narrowed to r), since a 64-wide shared tile would be mostly padding there, except
+ * under `naive`, which stays the plain baseline throughout.
+ */
+export interface LoraForwardOptions {
+  /** Output tensors to write instead of allocating: y [..., N], xa [..., r]. */
+  y?: GpuTensor;
+  xa?: GpuTensor;
+  variant?: MatmulVariant;
+}
+
+export interface LoraBackwardOptions {
+  /** Output tensors to write instead of allocating: dx like x, dA like A, dB like B. */
+  dx?: GpuTensor;
+  dA?: GpuTensor;
+  dB?: GpuTensor;
+  /**
+   * Add into the given dx / dA / dB instead of overwriting them (gradient accumulation
+   * over micro-batches; dx summed over the projections that read the same x).
+   */
+  accumulate?: boolean;
+  variant?: MatmulVariant;
+}
+
+interface LoraDims {
+  M: number;
+  K: number;
+  N: number;
+  r: number;
+  /** x's leading dimensions ([M] or [batch, T]). */
+  lead: number[];
+}
+
+function dims(kernel: string, x: GpuTensor, W: GpuTensor, A: GpuTensor, B: GpuTensor, scale: number): LoraDims {
+  for (const [what, t] of [['x', x], ['W', W], ['A', A], ['B', B]] as const) expectDType(kernel, what, t, 'f32');
+  if (x.shape.length !== 2 && x.shape.length !== 3) {
+    throw new ShapeError(kernel, `x has shape ${shapeToString(x.shape)}, expected [M, K] or [batch, T, K]`);
+  }
+  if (W.shape.length !== 2) throw new ShapeError(kernel, `W has shape ${shapeToString(W.shape)}, expected [N, K]`);
+  if (A.shape.length !== 2) throw new ShapeError(kernel, `A has shape ${shapeToString(A.shape)}, expected [r, K]`);
+  const lead = x.shape.slice(0, -1);
+  const K = x.shape[x.shape.length - 1];
+  const M = lead.reduce((p, d) => p * d, 1);
+  const N = W.shape[0];
+  const r = A.shape[0];
+  if (r < 1) throw new ShapeError(kernel, `A has shape ${shapeToString(A.shape)}: rank r must be >= 1`);
+  expectShape(kernel, 'W', W, [N, K]);
+  expectShape(kernel, 'A', A, [r, K]);
+  expectShape(kernel, 'B', B, [N, r]);
+  expectFinite(kernel, 'scale', scale);
+  return { M, K, N, r, lead };
+}
+
+function skinnyVariant(ctx: GpuContext, variant: MatmulVariant | undefined): MatmulVariant {
+  return (variant ?? defaultMatmulVariant(ctx)) === 'naive' ? 'naive' : 'regtile';
+}
+
+/** The same buffer seen with another shape of the same size (tensors are contiguous). */
+function view(t: GpuTensor, shape: number[]): GpuTensor {
+  return { buffer: t.buffer, shape, dtype: t.dtype, size: t.size };
+}
+
+/** y = x W^T + scale (x A^T) B^T; returns y [..., N] and xa = x A^T [..., r] for the backward. */
+export function loraForward(
+  ctx: GpuContext,
+  x: GpuTensor,
+  W: GpuTensor,
+  A: GpuTensor,
+  B: GpuTensor,
+  scale: number,
+  opts: LoraForwardOptions = {},
+): { y: GpuTensor; xa: GpuTensor } {
+  const kernel = 'loraForward';
+  const { M, K, N, r, lead } = dims(kernel, x, W, A, B, scale);
+  const inputs = { x, W, A, B };
+  expectOutput(kernel, 'xa', opts.xa, [...lead, r], inputs);
+  expectOutput(kernel, 'y', opts.y, [...lead, N], opts.xa ? { ...inputs, xa: opts.xa } : inputs);
+  const xa = opts.xa ?? ctx.empty([...lead, r], 'f32', 'lora.xa');
+  const y = opts.y ?? ctx.empty([...lead, N], 'f32', 'lora.y');
+  const x2 = view(x, [M, K]);
+  const xa2 = view(xa, [M, r]);
+  matmul(ctx, x2, A, { transB: true, out: xa2, variant: skinnyVariant(ctx, opts.variant) });
+  matmul(ctx, x2, W, {
+    transB: true,
+    out: view(y, [M, N]),
+    variant: opts.variant,
+    lowRank: { u: xa2, v: B, scale },
+  });
+  return { y, xa };
+}
+
+/** Gradients of loraForward's y for a frozen W: dx, dA, dB (see the header for the math). */
+export function loraBackward(
+  ctx: GpuContext,
+  x: GpuTensor,
+  W: GpuTensor,
+  A: GpuTensor,
+  B: GpuTensor,
+  scale: number,
+  xa: GpuTensor,
+  dy: GpuTensor,
+  opts: LoraBackwardOptions = {},
+): { dx: GpuTensor; dA: GpuTensor; dB: GpuTensor } {
+  const kernel = 'loraBackward';
+  const { M, K, N, r, lead } = dims(kernel, x, W, A, B, scale);
+  expectDType(kernel, 'xa', xa, 'f32');
+  expectDType(kernel, 'dy', dy, 'f32');
+  expectShape(kernel, 'xa', xa, [...lead, r]);
+  expectShape(kernel, 'dy', dy, [...lead, N]);
+  const { accumulate = false, variant } = opts;
+  if (accumulate && !(opts.dx && opts.dA && opts.dB)) {
+    throw new ShapeError(kernel, 'accumulate needs dx, dA and dB (the tensors to add into)');
+  }
+  const inputs = { x, W, A, B, xa, dy };
+  expectOutput(kernel, 'dx', opts.dx, [...lead, K], inputs);
+  expectOutput(kernel, 'dA', opts.dA, [r, K], inputs);
+  expectOutput(kernel, 'dB', opts.dB, [N, r], inputs);
+  const given: Record<string, GpuTensor> = {};
+  if (opts.dx) given.dx = opts.dx;
+  if (opts.dA) given.dA = opts.dA;
+  if (opts.dB) given.dB = opts.dB;
+  expectNoAlias(kernel, given, {});
+  const dx = opts.dx ?? ctx.empty([...lead, K], 'f32', 'lora.dx');
+  const dA = opts.dA ?? ctx.empty([r, K], 'f32', 'lora.dA');
+  const dB = opts.dB ?? ctx.empty([N, r], 'f32', 'lora.dB');
+  const x2 = view(x, [M, K]);
+  const dy2 = view(dy, [M, N]);
+  const skinny = skinnyVariant(ctx, variant);
+  const dyb = matmul(ctx, dy2, B, { variant: skinny });
+  matmul(ctx, dy2, W, {
+    out: view(dx, [M, K]),
+    accumulate,
+    variant,
+    lowRank: { u: dyb, v: A, vTransposed: true, scale },
+  });
+  matmul(ctx, dyb, x2, { transA: true, alpha: scale, out: dA, accumulate, variant: skinny });
+  matmul(ctx, dy2, view(xa, [M, r]), { transA: true, alpha: scale, out: dB, accumulate, variant: skinny });
+  // Released after encoding: the pool hands it out again only to later dispatches.
+  ctx.release(dyb);
+  return { dx, dA, dB };
+}
