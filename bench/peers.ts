@@ -1,0 +1,144 @@
+// The two peer libraries, driven through their public APIs the way their users would.
+//
+// Synchronisation matches ours: a batch of calls ends with a full readback of the last
+// call's output (TensorFlow.js `data()`, jax-js `data()`). jax-js evaluates lazily, so its
+// batches first force every call with blockUntilReady; otherwise calls whose results are
+// never read would not run at all.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-webgpu';
+import { blockUntilReady, defaultDevice, getWebGPUDevice, init, numpy as np } from '@jax-js/jax';
+import { describeDevice, type Contender } from './contender';
+import type { Prepared } from './harness';
+import type { LoraInputs, LoraShape, MatmulShape } from './reference';
+
+// ---------------------------------------------------------------- TensorFlow.js
+
+export async function createTfjs(): Promise<Contender> {
+  // Small ops may otherwise run on the CPU; the comparison is about the GPU path.
+  tf.env().set('WEBGPU_CPU_FORWARD', false);
+  const ok = await tf.setBackend('webgpu');
+  await tf.ready();
+  if (!ok || tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js webgpu backend unavailable (got ${tf.getBackend()})`);
+  return {
+    lib: 'tfjs',
+    variants: [''],
+    adapterInfo: () => describeDevice((tf.backend() as unknown as { device?: GPUDevice }).device),
+    matmul: (s, a, b) => tfPrepared([tf.tensor2d(a, [s.m, s.k]), tf.tensor2d(b, bShape(s))], ([ta, tb]) => [
+      tf.matMul(ta, tb, false, s.transB),
+    ]),
+    lora: (s, t) => tfPrepared(tfLoraInputs(s, t), ([x, W, A, B, dy]) => tfLora(s.scale, x, W, A, B, dy)),
+    pair: (s, t) =>
+      tfPrepared(tfLoraInputs(s, t), ([x, W, , , dy]) => [tf.matMul(x, W, false, true), tf.matMul(dy, W)]),
+  };
+}
+
+function bShape(s: MatmulShape): [number, number] {
+  return s.transB ? [s.n, s.k] : [s.k, s.n];
+}
+
+function tfLoraInputs(s: LoraShape, t: LoraInputs): tf.Tensor2D[] {
+  const { m, k, n, r } = s;
+  return [tf.tensor2d(t.x, [m, k]), tf.tensor2d(t.W, [n, k]), tf.tensor2d(t.A, [r, k]), tf.tensor2d(t.B, [n, r]), tf.tensor2d(t.dy, [m, n])];
+}
+
+function tfLora(scale: number, x: tf.Tensor2D, W: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor[] {
+  return tf.tidy(() => {
+    const xa = tf.matMul(x, A, false, true);
+    const y = tf.add(tf.matMul(x, W, false, true), tf.mul(tf.matMul(xa, B, false, true), scale));
+    const dyB = tf.matMul(dy, B);
+    const dx = tf.add(tf.matMul(dy, W), tf.mul(tf.matMul(dyB, A), scale));
+    const dA = tf.mul(tf.matMul(dyB, x, true, false), scale);
+    const dB = tf.mul(tf.matMul(dy, xa, true, false), scale);
+    return [y, xa, dx, dA, dB];
+  });
+}
+
+function tfPrepared(inputs: tf.Tensor2D[], call: (inputs: tf.Tensor2D[]) => tf.Tensor[]): Prepared {
+  return {
+    async once() {
+      const outs = call(inputs);
+      const data = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
+      tf.dispose(outs);
+      return data;
+    },
+    async batch(n) {
+      const all: tf.Tensor[][] = [];
+      for (let i = 0; i < n; i++) all.push(call(inputs));
+      const last = all[n - 1];
+      await last[last.length - 1].data();
+      tf.dispose(all.flat());
+    },
+    dispose() {
+      tf.dispose(inputs);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- jax-js
+
+type JArray = np.Array;
+
+export async function createJaxjs(): Promise<Contender> {
+  const devices = await init('webgpu');
+  if (!devices.includes('webgpu')) throw new Error(`jax-js webgpu device unavailable (got ${devices.join(', ') || 'none'})`);
+  defaultDevice('webgpu');
+  return {
+    lib: 'jaxjs',
+    variants: [''],
+    adapterInfo: () => describeDevice(getWebGPUDevice()),
+    matmul: (s, a, b) =>
+      jaxPrepared([np.array(a, { shape: [s.m, s.k] }), np.array(b, { shape: bShape(s) })], ([ja, jb]) => [
+        np.matmul(ja.ref, s.transB ? jb.ref.transpose() : jb.ref),
+      ]),
+    lora: (s, t) => jaxPrepared(jaxLoraInputs(s, t), ([x, W, A, B, dy]) => jaxLora(s.scale, x, W, A, B, dy)),
+    pair: (s, t) =>
+      jaxPrepared(jaxLoraInputs(s, t), ([x, W, , , dy]) => [
+        np.matmul(x.ref, W.ref.transpose()),
+        np.matmul(dy.ref, W.ref),
+      ]),
+  };
+}
+
+function jaxLoraInputs(s: LoraShape, t: LoraInputs): JArray[] {
+  const { m, k, n, r } = s;
+  return [
+    np.array(t.x, { shape: [m, k] }),
+    np.array(t.W, { shape: [n, k] }),
+    np.array(t.A, { shape: [r, k] }),
+    np.array(t.B, { shape: [n, r] }),
+    np.array(t.dy, { shape: [m, n] }),
+  ];
+}
+
+// jax-js arrays are reference counted and every call consumes its arguments: `.ref` keeps
+// an input alive for the next use.
+function jaxLora(scale: number, x: JArray, W: JArray, A: JArray, B: JArray, dy: JArray): JArray[] {
+  const xa = np.matmul(x.ref, A.ref.transpose());
+  const y = np.matmul(x.ref, W.ref.transpose()).add(np.matmul(xa.ref, B.ref.transpose()).mul(scale));
+  const dyB = np.matmul(dy.ref, B.ref);
+  const dx = np.matmul(dy.ref, W.ref).add(np.matmul(dyB.ref, A.ref).mul(scale));
+  const dA = np.matmul(dyB.transpose(), x.ref).mul(scale);
+  const dB = np.matmul(dy.ref.transpose(), xa.ref).mul(scale);
+  return [y, xa, dx, dA, dB];
+}
+
+function jaxPrepared(inputs: JArray[], call: (inputs: JArray[]) => JArray[]): Prepared {
+  return {
+    async once() {
+      const outs = call(inputs);
+      // data() realises the array, reads it and releases it.
+      return Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
+    },
+    async batch(n) {
+      const all: JArray[] = [];
+      for (let i = 0; i < n; i++) all.push(...call(inputs));
+      await blockUntilReady(all);
+      const last = all.pop()!;
+      await last.data();
+      for (const o of all) o.dispose();
+    },
+    dispose() {
+      for (const a of inputs) a.dispose();
+    },
+  };
+}
