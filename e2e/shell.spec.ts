@@ -12,6 +12,10 @@ test('the shell shows the WebGPU adapter it got', async ({ page }) => {
   await expect(panel).toContainText('maxStorageBufferBindingSize');
   const arch = (await page.getByTestId('adapter-architecture').textContent()) ?? '';
   if (/swiftshader/i.test(arch)) await expect(page.getByTestId('software-warning')).toBeVisible();
+  // The matmul variant is measured on the first visit and remembered on the next.
+  await expect(page.getByTestId('matmul-tuning')).toContainText('measured just now', { timeout: 60_000 });
+  await page.reload();
+  await expect(page.getByTestId('matmul-tuning')).toContainText('measured on an earlier visit', { timeout: 60_000 });
   expect(errors).toEqual([]);
 });
 

@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import type { AdapterSummary } from '../gpu/adapterInfo';
 import { KEY_LIMITS } from '../gpu/adapterInfo';
 
@@ -9,7 +10,7 @@ function formatLimit(name: string, v: number): string {
   return v.toLocaleString('en-US');
 }
 
-export function AdapterPanel({ adapter }: { adapter: AdapterSummary }) {
+export function AdapterPanel({ adapter, children }: { adapter: AdapterSummary; children?: ReactNode }) {
   return (
     <section className="panel" data-testid="adapter-panel">
       <h2>GPU adapter</h2>
@@ -43,6 +44,7 @@ export function AdapterPanel({ adapter }: { adapter: AdapterSummary }) {
           ))}
         </tbody>
       </table>
+      {children}
       <h2 style={{ marginTop: '1rem' }}>Features</h2>
       <div className="chips" data-testid="adapter-features">
         {adapter.features.length === 0 && <span className="muted">none beyond core</span>}

@@ -5,6 +5,7 @@ import { GpuUnavailableError } from '../gpu/errors';
 import { AdapterPanel } from './AdapterPanel';
 import { NoWebGpu } from './NoWebGpu';
 import { KernelCheckPanel } from './KernelCheckPanel';
+import { MatmulTuningLine } from './MatmulTuningLine';
 
 type GpuState =
   | { kind: 'loading' }
@@ -68,7 +69,9 @@ export function App() {
         )}
         {gpu.kind === 'ready' && (
           <>
-            <AdapterPanel adapter={gpu.ctx.adapter} />
+            <AdapterPanel adapter={gpu.ctx.adapter}>
+              <MatmulTuningLine ctx={gpu.ctx} />
+            </AdapterPanel>
             <KernelCheckPanel ctx={gpu.ctx} />
           </>
         )}
