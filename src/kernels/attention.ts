@@ -3,7 +3,7 @@ import { ShapeError } from '../gpu/errors';
 import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
-import { expectDType, expectFinite, expectRank, expectShape } from './check';
+import { expectDType, expectFinite, expectNoAlias, expectRank, expectShape } from './check';
 
 // GPT-2 causal self-attention on head-major tensors:
 //   q, k, v, out, dOut, dq, dk, dv   (B, H, T, D)
@@ -128,17 +128,6 @@ function expectFits(ctx: GpuContext, kernel: string, tensors: Record<string, rea
   }
 }
 
-/** Outputs may not share a buffer with any other argument (inputs may share theirs). */
-function expectNoAliasing(kernel: string, inputs: Record<string, GpuTensor>, outputs: Record<string, GpuTensor>): void {
-  const all = Object.entries({ ...inputs, ...outputs });
-  for (const [name, t] of Object.entries(outputs)) {
-    for (const [other, u] of all) {
-      if (other !== name && u.buffer === t.buffer) {
-        throw new ShapeError(kernel, `output ${name} shares a buffer with ${other}`);
-      }
-    }
-  }
-}
 
 /** Keeps the given entries only, for checks that apply to caller-supplied outputs. */
 function given(entries: Record<string, GpuTensor | undefined>): Record<string, GpuTensor> {
@@ -177,7 +166,7 @@ export function attentionForward(
     expectDType(K, 'probs', opts.probs, 'f32');
     expectShape(K, 'probs', opts.probs, [B, H, T, T]);
   }
-  expectNoAliasing(K, { q, k, v }, given({ out: opts.out, lse: opts.lse, probs: opts.probs }));
+  expectNoAlias(K, given({ out: opts.out, lse: opts.lse, probs: opts.probs }), { q, k, v });
   if (variant === 'rows') expectRowsHeadDim(K, D);
   else expectFits(ctx, K, { probs: [B, H, T, T] });
   const probs = variant === 'probs' ? (opts.probs ?? ctx.empty([B, H, T, T], 'f32', 'attention.probs')) : undefined;
@@ -235,7 +224,7 @@ export function attentionBackward(
     expectDType(K, name, t, 'f32');
     expectShape(K, name, t, q.shape);
   }
-  expectNoAliasing(K, given({ q, k, v, out, lse, dOut, probs }), outs);
+  expectNoAlias(K, outs, given({ q, k, v, out, lse, dOut, probs }));
   if (probs) expectFits(ctx, K, { dS: [B, H, T, T] });
   else expectRowsHeadDim(K, D);
   // Scratch is released right after encoding: the pool only hands it to later work on

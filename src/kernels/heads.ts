@@ -3,7 +3,7 @@ import { ShapeError } from '../gpu/errors';
 import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import { shapeToString, type GpuTensor } from '../gpu/tensor';
-import { expectDType, expectPositiveInt, expectRank, expectShape } from './check';
+import { expectDType, expectNoAlias, expectPositiveInt, expectRank, expectShape } from './check';
 
 // Layout changes around attention (see shaders/heads.wgsl):
 //   qkv (B, T, 3C) <-> q, k, v (B, H, T, D)      split / join
@@ -43,17 +43,6 @@ function expectHeadMajor(kernel: string, what: string, t: GpuTensor, shape: read
   expectShape(kernel, what, t, shape);
 }
 
-/** Outputs may not share a buffer with any other argument (inputs may share theirs). */
-function expectNoAliasing(kernel: string, inputs: Record<string, GpuTensor>, outputs: Record<string, GpuTensor>): void {
-  const all = Object.entries({ ...inputs, ...outputs });
-  for (const [name, t] of Object.entries(outputs)) {
-    for (const [other, u] of all) {
-      if (other !== name && u.buffer === t.buffer) {
-        throw new ShapeError(kernel, `output ${name} shares a buffer with ${other}`);
-      }
-    }
-  }
-}
 
 /**
  * qkv (B, T, 3C) or (B*T, 3C) -> q, k, v each (B, H, T, D), D = C / H.
@@ -87,7 +76,7 @@ export function splitQkv(
       given[name] = t;
     }
   }
-  expectNoAliasing(K, { qkv }, given);
+  expectNoAlias(K, given, { qkv });
   const q = out.q ?? ctx.empty(shape, 'f32', 'splitQkv.q');
   const k = out.k ?? ctx.empty(shape, 'f32', 'splitQkv.k');
   const v = out.v ?? ctx.empty(shape, 'f32', 'splitQkv.v');
@@ -120,7 +109,7 @@ export function splitQkvBackward(
   const width = 3 * H * D;
   if (out) {
     expectTokenMajor(K, 'out', out, B, T, width);
-    expectNoAliasing(K, { dq, dk, dv }, { out });
+    expectNoAlias(K, { out }, { dq, dk, dv });
   }
   const dqkv = out ?? ctx.empty([B, T, width], 'f32', 'splitQkvBackward.dqkv');
   const n = B * H * T * D;
@@ -140,7 +129,7 @@ export function mergeHeads(ctx: GpuContext, o: GpuTensor, out?: GpuTensor): GpuT
   expectHeadMajor(K, 'o', o, o.shape);
   if (out) {
     expectTokenMajor(K, 'out', out, B, T, H * D);
-    expectNoAliasing(K, { o }, { out });
+    expectNoAlias(K, { out }, { o });
   }
   const merged = out ?? ctx.empty([B, T, H * D], 'f32', 'mergeHeads.out');
   const n = o.size;
@@ -177,7 +166,7 @@ export function mergeHeadsBackward(
   const shape = [B, H, T, D];
   if (out) {
     expectHeadMajor(K, 'out', out, shape);
-    expectNoAliasing(K, { dOut }, { out });
+    expectNoAlias(K, { out }, { dOut });
   }
   const dO = out ?? ctx.empty(shape, 'f32', 'mergeHeadsBackward.out');
   const n = dO.size;

@@ -287,7 +287,7 @@ describe('attention argument checks', () => {
     expect(() => attentionForward(ctx, q, k, v, { probsBudgetBytes: NaN })).toThrow(/probsBudgetBytes must be finite/);
     expect(() => attentionForward(ctx, q, k, v, { lse: out })).toThrow(/lse has shape \[2, 3, 5, 4\]/);
     expect(() => attentionForward(ctx, q, k, v, { out: short })).toThrow(/out has shape/);
-    expect(() => attentionForward(ctx, q, k, v, { out: q })).toThrow(/output out shares a buffer with q/);
+    expect(() => attentionForward(ctx, q, k, v, { out: q })).toThrow(/out may not share a buffer with q/);
     expect(() => attentionForward(ctx, q, k, v, { out, lse: out })).toThrow(ShapeError);
 
     expect(() => attentionBackward(ctx, saved, short)).toThrow(/dOut has shape/);
@@ -297,10 +297,10 @@ describe('attention argument checks', () => {
     expect(() => attentionBackward(ctx, saved, u)).toThrow(/dOut is u32/);
     expect(() => attentionBackward(ctx, saved, out, { scale: -Infinity })).toThrow(/scale must be finite/);
     expect(() => attentionBackward(ctx, saved, out, { dk: short })).toThrow(/dk has shape/);
-    expect(() => attentionBackward(ctx, saved, out, { dv: v })).toThrow(/output dv shares a buffer with v/);
+    expect(() => attentionBackward(ctx, saved, out, { dv: v })).toThrow(/dv may not share a buffer with v/);
     expect(() => attentionBackward(ctx, { ...saved, probs }, out, { dq: probs })).toThrow(ShapeError);
     expect(() => attentionBackward(ctx, saved, k, { dq: lse })).toThrow(/dq has shape/);
-    expect(() => attentionBackward(ctx, saved, k, { dq: v, dk: v })).toThrow(/shares a buffer/);
+    expect(() => attentionBackward(ctx, saved, k, { dq: v, dk: v })).toThrow(/may not share a buffer/);
     expect(() => attentionBackward(ctx, wideSaved, wide)).toThrow(/D=129 is over the 'rows' variant's maximum/);
 
     expect(ctx.poolStats().live, 'a rejected call allocated nothing').toBe(live);

@@ -89,11 +89,11 @@ describe('splitQkv / splitQkvBackward', () => {
     expect(() => splitQkv(ctx, qkv, 2, 5, 1.5)).toThrow(ShapeError);
     expect(() => splitQkv(ctx, u, 2, 5, 2)).toThrow(/qkv is u32, expected f32/);
     expect(() => splitQkv(ctx, qkv, 2, 5, 2, { q: wrong })).toThrow(/q has shape \[2, 2, 5, 3\]/);
-    expect(() => splitQkv(ctx, qkv, 2, 5, 2, { q, k: q })).toThrow(/shares a buffer/);
+    expect(() => splitQkv(ctx, qkv, 2, 5, 2, { q, k: q })).toThrow(/may not share a buffer/);
     expect(() => splitQkvBackward(ctx, q, q, wrong)).toThrow(/dv has shape/);
     expect(() => splitQkvBackward(ctx, q, q, q, badOut)).toThrow(ShapeError);
     const view = { ...qkv, shape: [2, 2, 5, 2], size: 40 }; // a reshaped alias of qkv's buffer
-    expect(() => splitQkvBackward(ctx, view, q, q, qkv)).toThrow(/output out shares a buffer with dq/);
+    expect(() => splitQkvBackward(ctx, view, q, q, qkv)).toThrow(/out may not share a buffer with dq/);
     expect(() => splitQkvBackward(ctx, qkv, qkv, qkv)).toThrow(/expected rank 4/);
     expect(ctx.poolStats().live, 'a rejected call allocated nothing').toBe(live);
     ctx.release(qkv, u, q, wrong, badOut);
