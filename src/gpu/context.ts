@@ -148,6 +148,13 @@ export class GpuContext {
     if (arr.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, arr.buffer, arr.byteOffset, arr.byteLength);
   }
 
+  /** A new tensor with the same contents, copied on the GPU in queue order. */
+  clone(t: GpuTensor, label = 'clone'): GpuTensor {
+    const out = this.empty(t.shape, t.dtype, label);
+    if (t.size > 0) this.commandEncoder().copyBufferToBuffer(t.buffer, 0, out.buffer, 0, t.size * 4);
+    return out;
+  }
+
   /** Fills a tensor with one value (tests poison outputs with NaN this way). */
   fill(t: GpuTensor, value: number): void {
     const arr = hostArrayFor(t.dtype, t.size);

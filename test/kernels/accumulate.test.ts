@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { accumulate } from '../../src/kernels/accumulate';
+import { rng, uniform } from '../../src/reference/rng';
+import { expectClose } from '../helpers/compare';
+import { useGpu } from '../helpers/gpu';
+
+const gpu = useGpu();
+
+describe('accumulate (dst += alpha * src)', () => {
+  it.each([
+    [1, 1],
+    [7, -0.5],
+    [33, 2],
+    [70_001, 0.25],
+  ])('matches float64 for n=%i, alpha=%f', async (n, alpha) => {
+    const ctx = gpu();
+    const live = ctx.poolStats().live;
+    const r = rng(n);
+    const d = uniform(n, r);
+    const s = uniform(n, r);
+    const dst = ctx.upload(d, [n]);
+    const src = ctx.upload(s, [n]);
+    accumulate(ctx, dst, src, alpha);
+    accumulate(ctx, dst, src, alpha);
+    const want = Float64Array.from(d, (v, i) => v + 2 * alpha * s[i]);
+    expectClose(await ctx.readF32(dst), want, `accumulate n=${n}`);
+    ctx.release(dst, src);
+    expect(ctx.poolStats().live).toBe(live);
+  });
+
+  it('rejects mismatched shapes, aliasing and non-finite alpha', () => {
+    const ctx = gpu();
+    const a = ctx.empty([3]);
+    const b = ctx.empty([4]);
+    expect(() => accumulate(ctx, a, b)).toThrow(/src has shape \[4\], expected \[3\]/);
+    expect(() => accumulate(ctx, a, a)).toThrow(/may not share a buffer/);
+    expect(() => accumulate(ctx, a, a, NaN)).toThrow(/alpha must be finite/);
+    ctx.release(a, b);
+  });
+});
