@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { add, gelu, layerNorm, linear } from '../../src/autograd/ops';
 import { Parameter, Tape, Variable, zeroGrad } from '../../src/autograd/tape';
-import type { GpuContext } from '../../src/gpu/context';
 import { geluRef } from '../../src/reference/gelu';
 import { layerNormRef } from '../../src/reference/layernorm';
 import { matmulRef } from '../../src/reference/matmul';
@@ -39,7 +38,7 @@ function lossRef(w: Record<Name, Float64Array>, G: Float64Array): number {
   return loss;
 }
 
-function forward(ctx: GpuContext, tape: Tape, p: Record<Name, Variable>): Variable {
+function forward(tape: Tape, p: Record<Name, Variable>): Variable {
   const h = layerNorm(tape, p.x, p.gamma, p.beta);
   const a = gelu(tape, linear(tape, h, p.W1, p.b1));
   return add(tape, p.x, linear(tape, a, p.W2, p.b2));
@@ -58,7 +57,7 @@ describe('autograd tape', () => {
       Parameter
     >;
     const tape = new Tape(ctx);
-    const y = forward(ctx, tape, params);
+    const y = forward(tape, params);
     y.grad = ctx.upload(G, [M, C]);
     tape.backward();
     const grads = Object.fromEntries(
@@ -89,7 +88,7 @@ describe('autograd tape', () => {
     >;
     for (const n of ['x', 'gamma', 'beta', 'W1', 'b1'] as Name[]) params[n].trainable = false;
     const tape = new Tape(ctx);
-    const y = forward(ctx, tape, params);
+    const y = forward(tape, params);
     y.grad = ctx.upload(G, [M, C]);
     tape.backward();
     for (const n of ['x', 'gamma', 'beta', 'W1', 'b1'] as Name[]) expect(params[n].grad, n).toBeNull();
