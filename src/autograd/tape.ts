@@ -64,6 +64,13 @@ export class Tape {
     return t;
   }
 
+  /** Gives up ownership of a saved tensor (it was handed to a variable as its gradient). */
+  unsave(t: GpuTensor): void {
+    const i = this.owned.indexOf(t);
+    if (i < 0) throw new Error(`Tape.unsave: "${t.buffer.label}" is not owned by this tape`);
+    this.owned.splice(i, 1);
+  }
+
   /** Registers the backward of one op; it runs after the ops recorded later. */
   onBackward(step: () => void): void {
     if (this.finished) throw new Error('Tape: backward already ran; record a new tape for the next step');

@@ -148,6 +148,13 @@ export class GpuContext {
     if (arr.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, arr.buffer, arr.byteOffset, arr.byteLength);
   }
 
+  /** A new tensor of zeros, cleared on the GPU (no host array, whatever the size). */
+  zeros(shape: readonly number[], dtype: DType = 'f32', label = 'zeros'): GpuTensor {
+    const t = this.empty(shape, dtype, label);
+    if (t.size > 0) this.commandEncoder().clearBuffer(t.buffer, 0, t.size * 4);
+    return t;
+  }
+
   /** A new tensor with the same contents, copied on the GPU in queue order. */
   clone(t: GpuTensor, label = 'clone'): GpuTensor {
     const out = this.empty(t.shape, t.dtype, label);

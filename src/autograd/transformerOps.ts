@@ -1,0 +1,100 @@
+import type { GpuTensor } from '../gpu/tensor';
+import { attentionBackward, attentionForward } from '../kernels/attention';
+import { crossEntropyLossAndGrad } from '../kernels/crossEntropy';
+import { embedding, embeddingBackward } from '../kernels/embedding';
+import { mergeHeads, mergeHeadsBackward, splitQkv, splitQkvBackward } from '../kernels/heads';
+import { matmul } from '../kernels/matmul';
+import type { Tape, Variable } from './tape';
+
+/**
+ * Token plus learned position embeddings: x[b*T + t] = wte[ids] + wpe[positions].
+ * ids and positions are u32 tensors [B, T] (data, not variables).
+ */
+export function embed(tape: Tape, ids: GpuTensor, positions: GpuTensor, wte: Variable, wpe: Variable): Variable {
+  const { ctx } = tape;
+  const C = wte.shape[1];
+  const rows = ids.size;
+  const x = embedding(ctx, ids, wte.value);
+  embedding(ctx, positions, wpe.value, { out: x, accumulate: true });
+  const out = tape.variable({ ...x, shape: [rows, C] }, tape.needsGrad(wte, wpe), 'embed');
+  tape.onBackward(() => {
+    const dx = out.grad;
+    if (!dx) return;
+    const d = { ...dx, shape: [...ids.shape, C] };
+    for (const [table, which] of [
+      [wte, ids],
+      [wpe, positions],
+    ] as const) {
+      if (!table.requiresGrad) continue;
+      const g = ctx.zeros(table.shape, 'f32', 'embed.grad');
+      embeddingBackward(ctx, which, d, g);
+      tape.addGrad(table, g);
+    }
+  });
+  return out;
+}
+
+/** y = x W^T with W [N, K]: the LM head over the (tied) token embedding table. */
+export function linearTransposed(tape: Tape, x: Variable, W: Variable): Variable {
+  const { ctx } = tape;
+  const out = tape.variable(matmul(ctx, x.value, W.value, { transB: true }), tape.needsGrad(x, W), 'linearT');
+  tape.onBackward(() => {
+    const dy = out.grad;
+    if (!dy) return;
+    if (x.requiresGrad) tape.addGrad(x, matmul(ctx, dy, W.value));
+    if (W.requiresGrad) tape.addGrad(W, matmul(ctx, dy, x.value, { transA: true }));
+  });
+  return out;
+}
+
+/**
+ * GPT-2 causal self-attention core: qkv [B*T, 3C] (q, k, v blocks, heads inside each) ->
+ * [B*T, C], before the output projection.
+ */
+export function causalSelfAttention(tape: Tape, qkv: Variable, B: number, T: number, H: number): Variable {
+  const { ctx } = tape;
+  const C = qkv.shape[1] / 3;
+  const heads = splitQkv(ctx, { ...qkv.value, shape: [B, T, 3 * C] }, B, T, H);
+  const att = attentionForward(ctx, heads.q, heads.k, heads.v);
+  const merged = mergeHeads(ctx, att.out);
+  for (const t of [heads.q, heads.k, heads.v, att.out, att.lse]) tape.save(t);
+  if (att.probs) tape.save(att.probs);
+  const out = tape.variable({ ...merged, shape: [B * T, C] }, qkv.requiresGrad, 'attention');
+  tape.onBackward(() => {
+    const dy = out.grad;
+    if (!dy || !qkv.requiresGrad) return;
+    const dOut = mergeHeadsBackward(ctx, dy, B, T, H);
+    const g = attentionBackward(ctx, { ...att, q: heads.q, k: heads.k, v: heads.v }, dOut);
+    const dqkv = splitQkvBackward(ctx, g.dq, g.dk, g.dv);
+    ctx.release(dOut, g.dq, g.dk, g.dv);
+    tape.addGrad(qkv, { ...dqkv, shape: [B * T, 3 * C] });
+  });
+  return out;
+}
+
+/**
+ * Masked cross-entropy of logits [rows, V] against targets (u32 [rows]) weighted by mask
+ * (f32 [rows], 1 on answer tokens). Returns the mean loss as a GPU tensor [1] (read it
+ * asynchronously); the logits' gradient is computed in the same kernel and handed over at
+ * backward. `gradScale` scales it (1 / micro-batches under gradient accumulation).
+ */
+export function maskedCrossEntropy(
+  tape: Tape,
+  logits: Variable,
+  targets: GpuTensor,
+  mask: GpuTensor,
+  gradScale = 1,
+): GpuTensor {
+  const { ctx } = tape;
+  const r = crossEntropyLossAndGrad(ctx, logits.value, targets, mask, { gradScale });
+  tape.save(r.losses);
+  tape.save(r.meanLoss);
+  // Owned by the tape until backward hands it over, so an evaluation-only tape frees it.
+  tape.save(r.dlogits);
+  tape.onBackward(() => {
+    if (!logits.requiresGrad) return;
+    tape.unsave(r.dlogits);
+    tape.addGrad(logits, r.dlogits);
+  });
+  return r.meanLoss;
+}
