@@ -1,0 +1,33 @@
+import { Tape, zeroGrad } from '../autograd/tape';
+import { maskedCrossEntropy } from '../autograd/transformerOps';
+import type { GpuTensor } from '../gpu/tensor';
+import type { GptModel } from '../model/gpt';
+import type { GpuBatch } from './batch';
+import type { AdamW } from './optimizer';
+
+export interface StepResult {
+  /** Mean masked loss of each micro-batch, GPU tensors [1] the caller reads and releases. */
+  losses: GpuTensor[];
+  /** Pre-clip global gradient norm (GPU tensor [1]) or null without clipping. */
+  gradNorm: GpuTensor | null;
+}
+
+/**
+ * One optimizer step over `microBatches` (gradient accumulation: each contributes 1/n of
+ * the gradient). Nothing here waits for the GPU; losses and the norm come back as tensors.
+ */
+export function trainStep(model: GptModel, optimizer: AdamW, microBatches: readonly GpuBatch[], lr: number): StepResult {
+  const { ctx } = model;
+  const losses: GpuTensor[] = [];
+  for (const b of microBatches) {
+    const tape = new Tape(ctx);
+    const logits = model.forward(tape, b.ids, b.positions, b.B, b.T);
+    const loss = maskedCrossEntropy(tape, logits, b.targets, b.mask, 1 / microBatches.length);
+    losses.push(ctx.clone(loss, 'loss'));
+    tape.backward();
+    tape.dispose();
+  }
+  const gradNorm = optimizer.step(model.params.values(), lr);
+  zeroGrad(ctx, model.params.values());
+  return { losses, gradNorm };
+}

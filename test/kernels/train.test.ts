@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { makeGptConfig } from '../../src/model/config';
+import { generateGreedy } from '../../src/model/generate';
+import { GptModel } from '../../src/model/gpt';
+import { makeBatch, releaseBatch } from '../../src/train/batch';
+import { AdamW, DEFAULT_ADAMW } from '../../src/train/optimizer';
+import { learningRate } from '../../src/train/schedule';
+import { trainStep } from '../../src/train/trainStep';
+import { byteTokenizer } from '../../src/tokenizer/byteTokenizer';
+import { useGpu } from '../helpers/gpu';
+
+const gpu = useGpu();
+
+// 20 prompt -> answer pairs a model can only get right by learning each one.
+const TASK = Array.from({ length: 20 }, (_, i) => ({ prompt: `q${i}:`, answer: String((i * 7 + 3) % 20) }));
+
+describe('training loop', () => {
+  it('overfits a 20-example prompt -> answer task to 100% exact match', async () => {
+    const ctx = gpu();
+    const tok = byteTokenizer;
+    const config = makeGptConfig({
+      vocab_size: tok.vocabSize,
+      n_positions: 16,
+      n_embd: 32,
+      n_layer: 2,
+      n_head: 2,
+      bos_token_id: tok.specials.begin,
+      eos_token_id: tok.specials.end,
+      continual_lab: { tokenizer: 'bytes' },
+    });
+    const model = GptModel.init(ctx, config, 1);
+    const pairs = TASK.map((e) => tok.encodePair(e.prompt, e.answer, 16));
+    const batch = makeBatch(ctx, pairs, tok.specials.pad);
+    const opt = new AdamW(ctx, { ...DEFAULT_ADAMW, weightDecay: 0 });
+    const steps = 150;
+    const schedule = { peakLr: 1e-2, warmupSteps: 10, totalSteps: steps, minLr: 1e-3 };
+    let first = NaN;
+    let last = NaN;
+    for (let s = 1; s <= steps; s++) {
+      const r = trainStep(model, opt, [batch], learningRate(schedule, s));
+      if (s === 1 || s === steps) {
+        const v = (await ctx.readF32(r.losses[0]))[0];
+        if (s === 1) first = v;
+        else last = v;
+      }
+      ctx.release(...r.losses);
+      if (r.gradNorm) ctx.release(r.gradNorm);
+    }
+    expect(last).toBeLessThan(first / 20);
+
+    const prompts = TASK.map((e) => [tok.specials.begin, ...tok.encode(e.prompt)]);
+    const outs = await generateGreedy(model, prompts, { maxNewTokens: 4, endId: tok.specials.end, padId: tok.specials.pad });
+    const answers = outs.map((o) => tok.decode(o.filter((id) => id !== tok.specials.end), { specials: 'skip' }));
+    const exact = answers.filter((a, i) => a === TASK[i].answer).length;
+    expect(answers).toEqual(TASK.map((e) => e.answer));
+    expect(exact).toBe(20);
+
+    releaseBatch(ctx, batch);
+    opt.dispose();
+    model.dispose();
+  });
+});
+
+describe('makeBatch', () => {
+  it('shifts targets by one, masks prompt and padding, and right-pads rows', async () => {
+    const ctx = gpu();
+    const tok = byteTokenizer;
+    const pairs = [tok.encodePair('ab', 'c', 16), tok.encodePair('x', 'yz', 16)];
+    const b = makeBatch(ctx, pairs, tok.specials.pad);
+    // row 0: <begin> a b c <end>   row 1: <begin> x y z <end>   -> T = 4
+    expect([b.B, b.T]).toEqual([2, 4]);
+    const ids = Array.from(await ctx.read(b.ids));
+    const targets = Array.from(await ctx.read(b.targets));
+    const mask = Array.from(await ctx.readF32(b.mask));
+    const [bg, end] = [tok.specials.begin, tok.specials.end];
+    const c = (s: string) => s.charCodeAt(0);
+    expect(ids).toEqual([bg, c('a'), c('b'), c('c'), bg, c('x'), c('y'), c('z')]);
+    expect(targets).toEqual([c('a'), c('b'), c('c'), end, c('x'), c('y'), c('z'), end]);
+    expect(mask).toEqual([0, 0, 1, 1, 0, 1, 1, 1]);
+    expect(b.lossTokens).toBe(5);
+    releaseBatch(ctx, b);
+  });
+});
