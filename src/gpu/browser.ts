@@ -1,6 +1,6 @@
 import { GpuContext } from './context';
 import { GpuUnavailableError } from './errors';
-import { browserShaderLibrary } from './shaderLibrary.browser';
+import { browserShaderLibrary } from './browserShaderLibrary';
 import { requiredLimits, wantedFeatures } from './adapterInfo';
 
 /** Why WebGPU is missing, in words the page can show. */

@@ -3,6 +3,7 @@ import { GpuUnavailableError, KernelError, ShapeError } from './errors';
 import type { ShaderLibrary } from './shaderLibrary';
 import { hostArrayFor, shapeToString, sizeOf, type DType, type GpuTensor, type HostArray } from './tensor';
 import { describeAdapter, type AdapterSummary } from './adapterInfo';
+import { KernelProfiler } from './profiler';
 
 /**
  * One compiled variant of a WGSL kernel. `constants` fill the shader's `override`
@@ -50,6 +51,8 @@ export class GpuContext {
   private compileCount = 0;
 
   private encoder: GPUCommandEncoder | null = null;
+  private profiler: KernelProfiler | null = null;
+  private profileReads: Promise<void> = Promise.resolve();
   private encodedKernels: string[] = [];
   private readonly pendingErrors: Promise<KernelError | null>[] = [];
 
@@ -251,7 +254,11 @@ export class GpuContext {
     this.device.pushErrorScope('validation');
     const bindGroup = this.device.createBindGroup({ label: spec.name, layout: pipeline.getBindGroupLayout(0), entries });
     this.trackScope(spec.name, 'binding buffers');
-    const pass = this.commandEncoder().beginComputePass({ label: spec.name });
+    if (this.profiler && this.profiler.pending >= 2048) this.flush();
+    const pass = this.commandEncoder().beginComputePass({
+      label: spec.name,
+      timestampWrites: this.profiler?.passTimestamps(spec.name),
+    });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
@@ -266,13 +273,36 @@ export class GpuContext {
       this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging.buffer, 0, this.uniformOffset);
     }
     const kernels = this.encodedKernels;
+    const profiled = this.profiler?.encodeResolve(this.encoder);
     this.device.pushErrorScope('validation');
     const cmd = this.encoder.finish();
     this.device.queue.submit([cmd]);
+    if (this.profiler && profiled) {
+      const p = this.profiler;
+      this.profileReads = this.profileReads.then(() => p.collect(profiled));
+    }
     this.trackScope(summarise(kernels), 'submitting');
     this.encoder = null;
     this.encodedKernels = [];
     this.uniformOffset = 0;
+  }
+
+  /**
+   * Starts timing every dispatch on the GPU (needs the 'timestamp-query' feature); returns
+   * false where the adapter lacks it. `profileReport()` gives the totals.
+   */
+  startProfiling(): boolean {
+    if (!this.device.features.has('timestamp-query')) return false;
+    this.flush();
+    this.profiler ??= new KernelProfiler(this.device);
+    return true;
+  }
+
+  /** GPU milliseconds per kernel name since profiling started, longest first. */
+  async profileReport(): Promise<Array<{ kernel: string; ms: number; count: number }>> {
+    this.flush();
+    await this.profileReads;
+    return this.profiler?.report() ?? [];
   }
 
   /** Waits for all submitted work and throws the first GPU error since the last check. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { GpuContext } from './context';
 import { GpuUnavailableError } from './errors';
-import { nodeShaderLibrary } from './shaderLibrary.node';
+import { nodeShaderLibrary } from './nodeShaderLibrary';
 import type { ShaderLibrary } from './shaderLibrary';
 import { requiredLimits, wantedFeatures } from './adapterInfo';
 

@@ -4,7 +4,7 @@ import { GpuUnavailableError, KernelError, ShapeError } from '../../src/gpu/erro
 import { createNodeContext, releaseNodeGpu } from '../../src/gpu/node';
 import { Params } from '../../src/gpu/params';
 import { libraryFromFiles } from '../../src/gpu/shaderLibrary';
-import { nodeShaderLibrary } from '../../src/gpu/shaderLibrary.node';
+import { nodeShaderLibrary } from '../../src/gpu/nodeShaderLibrary';
 import { add } from '../../src/kernels/add';
 
 // Test-only shaders: one that fails to compile, one whose binding needs more bytes than
