@@ -88,6 +88,21 @@ describe('GPU runtime', () => {
     expect(end.created).toBeLessThanOrEqual(createdAfterFirst + 1);
   });
 
+  it('times kernels on the GPU when the adapter has timestamp queries', async () => {
+    if (!ctx.device.features.has('timestamp-query')) {
+      expect(ctx.startProfiling()).toBe(false);
+      return;
+    }
+    expect(ctx.startProfiling()).toBe(true);
+    const a = ctx.upload(new Float32Array(4096).fill(1), [4096]);
+    for (let i = 0; i < 3; i++) ctx.release(add(ctx, a, a));
+    const report = await ctx.profileReport();
+    const entry = report.find((e) => e.kernel === 'add');
+    expect(entry?.count).toBe(3);
+    expect(entry!.ms).toBeGreaterThanOrEqual(0);
+    ctx.release(a);
+  });
+
   it('refuses to release a buffer twice', () => {
     const t = ctx.empty([4]);
     ctx.release(t);
