@@ -244,6 +244,9 @@ async function tune(ctx: GpuContext, quick: boolean) {
 async function main(): Promise<unknown> {
   const params = new URLSearchParams(location.search);
   const quick = params.get('quick') === '1';
+  // `?only=matmul` or `?only=lora` runs one group of cases (the tuner still runs first).
+  const only = params.get('only');
+  const runs = (group: 'matmul' | 'lora') => only === null || only === group;
   const plan = quick ? QUICK_PLAN : FULL_PLAN;
   const started = performance.now();
   const failures: string[] = [];
@@ -274,7 +277,7 @@ async function main(): Promise<unknown> {
   log(`tuneMatmul: ${JSON.stringify(tuning)}`);
 
   const matmuls = [];
-  for (const c of quick ? QUICK_MATMULS : FULL_MATMULS) {
+  for (const c of runs('matmul') ? (quick ? QUICK_MATMULS : FULL_MATMULS) : []) {
     const r = await runMatmul(c, contenders, plan);
     const ours = r.results.ours;
     const best = ours.best ? (ours.variants[ours.best] as Measured) : undefined;
@@ -293,7 +296,7 @@ async function main(): Promise<unknown> {
   }
 
   const loras = [];
-  for (const c of quick ? QUICK_LORAS : FULL_LORAS) {
+  for (const c of runs('lora') ? (quick ? QUICK_LORAS : FULL_LORAS) : []) {
     const r = await runLora(c, contenders, plan);
     const lo = (lib: string) => {
       const e = r.results[lib]?.lora;
@@ -329,6 +332,7 @@ async function main(): Promise<unknown> {
   const result = {
     ok: failures.length === 0,
     quick,
+    only,
     adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description, isSoftware: a.isSoftware },
     peers,
     userAgent: navigator.userAgent,

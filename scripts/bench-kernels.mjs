@@ -1,4 +1,4 @@
-// npm run bench:kernels [-- --quick] [-- --json PATH] [-- --timeout-min N]
+// npm run bench:kernels [-- --quick] [-- --only matmul|lora] [-- --json PATH] [-- --timeout-min N]
 //
 // Builds bench/index.html with Vite, serves it from http://127.0.0.1:<free port> (WebGPU
 // needs a secure context), opens it in headless Chromium with the shared WebGPU flags,
@@ -16,15 +16,24 @@ import { chromiumArgs, chromiumExecutable } from './chromium.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** Case groups that `--only` can restrict a run to. */
+const ONLY = ['matmul', 'lora'];
+
 function parseArgs(argv) {
-  const opts = { quick: false, json: join(root, 'bench-results', 'kernels.json'), timeoutMin: null };
+  const opts = { quick: false, only: null, json: join(root, 'bench-results', 'kernels.json'), timeoutMin: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
-    else if (a === '--json') opts.json = resolve(argv[++i] ?? '');
+    else if (a === '--only') {
+      opts.only = argv[++i] ?? '';
+      if (!ONLY.includes(opts.only)) {
+        console.error(`--only takes one of ${ONLY.join(', ')}, got "${opts.only}"`);
+        process.exit(2);
+      }
+    } else if (a === '--json') opts.json = resolve(argv[++i] ?? '');
     else if (a === '--timeout-min') opts.timeoutMin = Number(argv[++i]);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/bench-kernels.mjs [--quick] [--json PATH] [--timeout-min N]');
+      console.log(`usage: node scripts/bench-kernels.mjs [--quick] [--only ${ONLY.join('|')}] [--json PATH] [--timeout-min N]`);
       process.exit(0);
     } else {
       console.error(`unknown argument ${a}`);
@@ -95,7 +104,10 @@ function printTables(res) {
   const a = res.adapter ?? {};
   console.log(`\nAdapter: ${a.vendor} / ${a.architecture}${a.description ? ` / ${a.description}` : ''}${a.isSoftware ? ' (software)' : ''}`);
   for (const [lib, p] of Object.entries(res.peers ?? {})) console.log(`  ${lib}: ${p.adapter ?? `unavailable: ${p.error}`}`);
-  console.log(`Browser: ${res.browser}   tfjs ${res.versions.tfjs}   jax-js ${res.versions.jaxjs}   mode: ${res.quick ? 'quick' : 'full'}`);
+  console.log(
+    `Browser: ${res.browser}   tfjs ${res.versions.tfjs}   jax-js ${res.versions.jaxjs}   mode: ${res.quick ? 'quick' : 'full'}` +
+      `${res.only ? `, only ${res.only}` : ''}`,
+  );
   if (res.tuning) console.log(`tuneMatmul: ${res.tuning.ok ? `chose ${JSON.stringify(res.tuning.chosen)} in ${res.tuning.seconds} s` : `failed: ${res.tuning.error}`}`);
 
   const variants = [...new Set((res.matmul ?? []).flatMap((r) => Object.keys(r.results.ours?.variants ?? {})))];
@@ -199,7 +211,10 @@ async function main() {
       },
     });
     server = await serve(outDir);
-    const url = `http://127.0.0.1:${server.address().port}/bench/index.html${opts.quick ? '?quick=1' : ''}`;
+    const query = new URLSearchParams();
+    if (opts.quick) query.set('quick', '1');
+    if (opts.only) query.set('only', opts.only);
+    const url = `http://127.0.0.1:${server.address().port}/bench/index.html${query.size ? `?${query}` : ''}`;
 
     browser = await chromium.launch({ executablePath: chromiumExecutable(), args: chromiumArgs(), headless: true });
     const page = await browser.newPage();

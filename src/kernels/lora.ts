@@ -2,6 +2,8 @@ import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { shapeToString, type GpuTensor } from '../gpu/tensor';
 import { expectDType, expectFinite, expectNoAlias, expectOutput, expectShape } from './check';
+import { grid1d } from '../gpu/grid';
+import { Params } from '../gpu/params';
 import { defaultMatmulVariant, matmul, type MatmulVariant } from './matmul';
 
 /**
@@ -17,10 +19,14 @@ import { defaultMatmulVariant, matmul, type MatmulVariant } from './matmul';
  *   dx  = dy W + s dyb A            [M, K]   (fused the same way)
  *   dA  = s dyb^T x                 [r, K]
  *   dB  = s dy^T xa                 [N, r]
- * Six dispatches in all; the four skinny ones (one side r) cost O(r) of the two big ones.
- * `variant` picks the kernel of the two big products; the skinny ones run on `regtile`
- * (narrowed to r), since a 64-wide shared tile would be mostly padding there, except
- * under `naive`, which stays the plain baseline throughout.
+ * Five dispatches: forward xa (shaders/lora_forward_prep.wgsl), then y; backward
+ * {dB, dyb} in one dispatch split by workgroup range (shaders/lora_backward_prep.wgsl: both
+ * need only dy and the forward's xa), then dx, then dA (shaders/lora_backward_da.wgsl).
+ * The skinny products (one side r) keep an 8x8 block per invocation: on software adapters
+ * loads set the pace, and a generic 4x4 matmul tile would load each element for only 4
+ * FMAs, which made the four cost over a quarter of the two big products at r = 8.
+ * `variant` picks the kernel of the two big products. Under `naive` everything stays the
+ * plain baseline: six plain matmul dispatches, naive throughout.
  */
 export interface LoraForwardOptions {
   /** Output tensors to write instead of allocating: y [..., N], xa [..., r]. */
@@ -71,13 +77,29 @@ function dims(kernel: string, x: GpuTensor, W: GpuTensor, A: GpuTensor, B: GpuTe
   return { M, K, N, r, lead };
 }
 
-function skinnyVariant(ctx: GpuContext, variant: MatmulVariant | undefined): MatmulVariant {
-  return (variant ?? defaultMatmulVariant(ctx)) === 'naive' ? 'naive' : 'regtile';
+function isNaive(ctx: GpuContext, variant: MatmulVariant | undefined): boolean {
+  return (variant ?? defaultMatmulVariant(ctx)) === 'naive';
 }
 
 /** The same buffer seen with another shape of the same size (tensors are contiguous). */
 function view(t: GpuTensor, shape: number[]): GpuTensor {
   return { buffer: t.buffer, shape, dtype: t.dtype, size: t.size };
+}
+
+/** Invocations per workgroup of the skinny kernels: few, so that their few blocks spread over all cores. */
+const SKINNY_WG = 8;
+
+/** Workgroups covering a [rows, cols] output in 8x8 blocks, SKINNY_WG blocks per workgroup. */
+function skinnyGroups(rows: number, cols: number): number {
+  return Math.ceil((Math.ceil(rows / 8) * Math.ceil(cols / 8)) / SKINNY_WG);
+}
+
+function skinnyGrid(ctx: GpuContext, kernel: string, groups: number): [number, number] {
+  const grid = grid1d(ctx, groups, 1);
+  if (grid[1] > ctx.limits.maxComputeWorkgroupsPerDimension) {
+    throw new ShapeError(kernel, `${groups} workgroups are more than this device can dispatch`);
+  }
+  return grid;
 }
 
 /** y = x W^T + scale (x A^T) B^T; returns y [..., N] and xa = x A^T [..., r] for the backward. */
@@ -95,11 +117,20 @@ export function loraForward(
   const inputs = { x, W, A, B };
   expectOutput(kernel, 'xa', opts.xa, [...lead, r], inputs);
   expectOutput(kernel, 'y', opts.y, [...lead, N], opts.xa ? { ...inputs, xa: opts.xa } : inputs);
+  const naive = isNaive(ctx, opts.variant);
+  const grid = naive ? null : skinnyGrid(ctx, kernel, skinnyGroups(M, r));
   const xa = opts.xa ?? ctx.empty([...lead, r], 'f32', 'lora.xa');
   const y = opts.y ?? ctx.empty([...lead, N], 'f32', 'lora.y');
   const x2 = view(x, [M, K]);
   const xa2 = view(xa, [M, r]);
-  matmul(ctx, x2, A, { transB: true, out: xa2, variant: skinnyVariant(ctx, opts.variant) });
+  if (naive) {
+    matmul(ctx, x2, A, { transB: true, out: xa2, variant: 'naive' });
+  } else if (M > 0) {
+    ctx.dispatch(
+      { name: 'lora_forward_prep', shader: 'lora_forward_prep', constants: { WG: SKINNY_WG } },
+      { params: new Params().u32(M).u32(K).u32(r).bytes(), buffers: [x, A, xa], workgroups: grid! },
+    );
+  }
   matmul(ctx, x2, W, {
     transB: true,
     out: view(y, [M, N]),
@@ -140,21 +171,47 @@ export function loraBackward(
   if (opts.dA) given.dA = opts.dA;
   if (opts.dB) given.dB = opts.dB;
   expectNoAlias(kernel, given, {});
+  const naive = isNaive(ctx, variant);
+  const g0 = skinnyGroups(N, r);
+  const g1 = skinnyGroups(M, r);
+  const prepGrid = naive ? null : skinnyGrid(ctx, kernel, g0 + g1);
+  const daGrid = naive ? null : skinnyGrid(ctx, kernel, skinnyGroups(r, K));
   const dx = opts.dx ?? ctx.empty([...lead, K], 'f32', 'lora.dx');
   const dA = opts.dA ?? ctx.empty([r, K], 'f32', 'lora.dA');
   const dB = opts.dB ?? ctx.empty([N, r], 'f32', 'lora.dB');
   const x2 = view(x, [M, K]);
   const dy2 = view(dy, [M, N]);
-  const skinny = skinnyVariant(ctx, variant);
-  const dyb = matmul(ctx, dy2, B, { variant: skinny });
-  matmul(ctx, dy2, W, {
-    out: view(dx, [M, K]),
-    accumulate,
-    variant,
-    lowRank: { u: dyb, v: A, vTransposed: true, scale },
-  });
-  matmul(ctx, dyb, x2, { transA: true, alpha: scale, out: dA, accumulate, variant: skinny });
-  matmul(ctx, dy2, view(xa, [M, r]), { transA: true, alpha: scale, out: dB, accumulate, variant: skinny });
+  if (naive) {
+    const dyb = matmul(ctx, dy2, B, { variant: 'naive' });
+    matmul(ctx, dy2, W, { out: view(dx, [M, K]), accumulate, variant, lowRank: { u: dyb, v: A, vTransposed: true, scale } });
+    matmul(ctx, dyb, x2, { transA: true, alpha: scale, out: dA, accumulate, variant });
+    matmul(ctx, dy2, view(xa, [M, r]), { transA: true, alpha: scale, out: dB, accumulate, variant });
+    ctx.release(dyb);
+    return { dx, dA, dB };
+  }
+  if (M === 0) {
+    // No tokens: dx is empty and the gradients of A and B are sums over nothing.
+    if (!accumulate) {
+      ctx.fill(dA, 0);
+      ctx.fill(dB, 0);
+    }
+    return { dx, dA, dB };
+  }
+  const dyb = ctx.empty([M, r], 'f32', 'lora.dyb');
+  const acc = accumulate ? 1 : 0;
+  ctx.dispatch(
+    { name: 'lora_backward_prep', shader: 'lora_backward_prep', constants: { WG: SKINNY_WG, ACCUMULATE: acc } },
+    {
+      params: new Params().u32(M).u32(N).u32(r).f32(scale).u32(g0).u32(g1).bytes(),
+      buffers: [dy, xa, B, dB, dyb],
+      workgroups: prepGrid!,
+    },
+  );
+  matmul(ctx, dy2, W, { out: view(dx, [M, K]), accumulate, variant, lowRank: { u: dyb, v: A, vTransposed: true, scale } });
+  ctx.dispatch(
+    { name: 'lora_backward_da', shader: 'lora_backward_da', constants: { WG: SKINNY_WG, ACCUMULATE: acc } },
+    { params: new Params().u32(M).u32(K).u32(r).f32(scale).bytes(), buffers: [dyb, x, dA], workgroups: daGrid! },
+  );
   // Released after encoding: the pool hands it out again only to later dispatches.
   ctx.release(dyb);
   return { dx, dA, dB };

@@ -144,6 +144,78 @@ describe('lora (fused)', () => {
     ctx.release(x, W, A, B, y, xa, plain);
   });
 
+  // The skinny kernels (shaders/lora_forward_prep.wgsl, lora_backward_prep.wgsl,
+  // lora_backward_da.wgsl) keep 8x8 blocks and reduce four steps per trip: ranks past 8
+  // need several column blocks, and M, N, K off multiples of 4 and 8 exercise the tails.
+  const RANKS: Array<[number, number, number, number]> = [
+    [9, 13, 5, 9],
+    [66, 5, 31, 13],
+    [3, 40, 70, 17],
+    [131, 9, 10, 16],
+  ];
+
+  it.each([false, true])('ranks past 8 and reduction tails, accumulate=%s, match float64', async (accumulate) => {
+    const ctx = gpu();
+    const live = ctx.poolStats().live;
+    let seed = 40;
+    for (const [M, K, N, r] of RANKS) {
+      const d = { M, K, N, r };
+      const h = inputs(d, seed++);
+      const x = ctx.upload(h.x, [M, K]);
+      const W = ctx.upload(h.W, [N, K]);
+      const A = ctx.upload(h.A, [r, K]);
+      const B = ctx.upload(h.B, [N, r]);
+      const dy = ctx.upload(h.dy, [M, N]);
+      const random = rng(seed * 7);
+      const start = { dx: uniform(M * K, random), dA: uniform(r * K, random), dB: uniform(N * r, random) };
+      const outs = {
+        y: ctx.empty([M, N]),
+        xa: ctx.empty([M, r]),
+        dx: accumulate ? ctx.upload(start.dx, [M, K]) : ctx.empty([M, K]),
+        dA: accumulate ? ctx.upload(start.dA, [r, K]) : ctx.empty([r, K]),
+        dB: accumulate ? ctx.upload(start.dB, [N, r]) : ctx.empty([N, r]),
+      };
+      ctx.fill(outs.y, NaN);
+      ctx.fill(outs.xa, NaN);
+      if (!accumulate) for (const t of [outs.dx, outs.dA, outs.dB]) ctx.fill(t, NaN);
+      loraForward(ctx, x, W, A, B, h.scale, { y: outs.y, xa: outs.xa });
+      loraBackward(ctx, x, W, A, B, h.scale, outs.xa, dy, { dx: outs.dx, dA: outs.dA, dB: outs.dB, accumulate });
+
+      const want = loraForwardRef(f64(h.x), f64(h.W), f64(h.A), f64(h.B), h.scale, d);
+      const g = loraBackwardRef(f64(h.x), f64(h.W), f64(h.A), f64(h.B), h.scale, f64(h.dy), d);
+      const plus = (a: Float64Array, b: Float32Array) => (accumulate ? a.map((v, i) => v + b[i]) : a);
+      const what = `M=${M} K=${K} N=${N} r=${r}${accumulate ? ' accumulated' : ''}`;
+      expectClose(await ctx.readF32(outs.xa), want.xa, `${what} xa`);
+      expectClose(await ctx.readF32(outs.y), want.y, `${what} y`);
+      expectClose(await ctx.readF32(outs.dx), plus(g.dx, start.dx), `${what} dx`);
+      expectClose(await ctx.readF32(outs.dA), plus(g.dA, start.dA), `${what} dA`);
+      expectClose(await ctx.readF32(outs.dB), plus(g.dB, start.dB), `${what} dB`);
+      ctx.release(x, W, A, B, dy, ...Object.values(outs));
+    }
+    expect(ctx.poolStats().live).toBe(live);
+  });
+
+  it('with no tokens gives empty y and dx and zero dA, dB', async () => {
+    const ctx = gpu();
+    const [K, N, r] = [6, 5, 3];
+    const x = ctx.empty([0, K]);
+    const W = ctx.upload(new Float32Array(N * K).fill(1), [N, K]);
+    const A = ctx.upload(new Float32Array(r * K).fill(1), [r, K]);
+    const B = ctx.upload(new Float32Array(N * r).fill(1), [N, r]);
+    const dy = ctx.empty([0, N]);
+    const { y, xa } = loraForward(ctx, x, W, A, B, 2);
+    expect(y.shape).toEqual([0, N]);
+    const dA = ctx.empty([r, K]);
+    const dB = ctx.empty([N, r]);
+    ctx.fill(dA, NaN);
+    ctx.fill(dB, NaN);
+    const g = loraBackward(ctx, x, W, A, B, 2, xa, dy, { dA, dB });
+    expect(g.dx.shape).toEqual([0, K]);
+    expect(Array.from(await ctx.readF32(dA))).toEqual(new Array(r * K).fill(0));
+    expect(Array.from(await ctx.readF32(dB))).toEqual(new Array(N * r).fill(0));
+    ctx.release(x, W, A, B, dy, y, xa, g.dx, dA, dB);
+  });
+
   it('rejects bad arguments with a ShapeError', () => {
     const ctx = gpu();
     const [M, K, N, r] = [5, 6, 7, 2];
