@@ -58,6 +58,8 @@ const SEQ = 128;
 const BATCH = 16;
 const PEAK_LR = 2e-3;
 const VAL_FRACTION = 0.05;
+// Validation windows of SEQ bytes (256 x 128 = 32 KiB of the held-out chapters).
+const VAL_WINDOWS = 256;
 
 function corpus(): { train: Uint8Array; val: Uint8Array; chapters: number; valFrom: string } {
   const require = createRequire(import.meta.url);
@@ -224,7 +226,7 @@ async function main() {
     }
   }
   const trainSeconds = (performance.now() - start) / 1000;
-  const valNats = await validate(base, data.val, 10_000);
+  const valNats = await validate(base, data.val, VAL_WINDOWS);
   const valBpb = valNats / Math.LN2;
   const order0 = order0BitsPerByte(data.train, data.val);
   console.log(`validation: ${valBpb.toFixed(3)} bits/byte (order-0 byte model: ${order0.toFixed(3)})`);
