@@ -1,3 +1,4 @@
+import { loraLinear } from '../autograd/loraOps';
 import { add, gelu, layerNorm, linear } from '../autograd/ops';
 import { Parameter, type Tape, type Variable } from '../autograd/tape';
 import { causalSelfAttention, embed, linearTransposed } from '../autograd/transformerOps';
@@ -7,6 +8,7 @@ import { ShapeError } from '../gpu/errors';
 import type { GpuTensor } from '../gpu/tensor';
 import { normal, rng } from '../reference/rng';
 import { type GptConfig } from './config';
+import type { LoraAdapter } from './lora';
 
 /**
  * GPT-2 (pre-LayerNorm blocks, learned positions, tanh-GELU MLP, tied input/output
@@ -15,6 +17,8 @@ import { type GptConfig } from './config';
  */
 export class GptModel {
   readonly params: Map<string, Parameter>;
+  /** The LoRA adapter applied in forward, if any (owned by the caller). */
+  lora: LoraAdapter | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -80,12 +84,18 @@ export class GptModel {
     for (let i = 0; i < c.n_layer; i++) {
       const h = (n: string) => this.p(`h.${i}.${n}`);
       const ln1 = layerNorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), c.layer_norm_epsilon);
-      const qkv = linear(tape, ln1, h('attn.c_attn.weight'), h('attn.c_attn.bias'));
+      const proj = (input: Variable, module: string) => {
+        const pair = this.lora?.pairs.get(`transformer.h.${i}.${module}`);
+        const W = h(`${module}.weight`);
+        const b = h(`${module}.bias`);
+        return pair ? loraLinear(tape, input, W, b, pair) : linear(tape, input, W, b);
+      };
+      const qkv = proj(ln1, 'attn.c_attn');
       const att = causalSelfAttention(tape, qkv, B, T, c.n_head);
-      x = add(tape, x, linear(tape, att, h('attn.c_proj.weight'), h('attn.c_proj.bias')));
+      x = add(tape, x, proj(att, 'attn.c_proj'));
       const ln2 = layerNorm(tape, x, h('ln_2.weight'), h('ln_2.bias'), c.layer_norm_epsilon);
-      const up = gelu(tape, linear(tape, ln2, h('mlp.c_fc.weight'), h('mlp.c_fc.bias')));
-      x = add(tape, x, linear(tape, up, h('mlp.c_proj.weight'), h('mlp.c_proj.bias')));
+      const up = gelu(tape, proj(ln2, 'mlp.c_fc'));
+      x = add(tape, x, proj(up, 'mlp.c_proj'));
     }
     const xf = layerNorm(tape, x, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
     return linearTransposed(tape, xf, wte);

@@ -27,7 +27,9 @@ export function trainStep(model: GptModel, optimizer: AdamW, microBatches: reado
     tape.backward();
     tape.dispose();
   }
-  const gradNorm = optimizer.step(model.params.values(), lr);
-  zeroGrad(ctx, model.params.values());
+  // Frozen parameters have no gradient: the optimizer and zeroGrad pass over them.
+  const params = [...model.params.values(), ...(model.lora?.parameters() ?? [])];
+  const gradNorm = optimizer.step(params, lr);
+  zeroGrad(ctx, params);
   return { losses, gradNorm };
 }

@@ -1,0 +1,77 @@
+import type { LoraPair } from '../autograd/loraOps';
+import { Parameter } from '../autograd/tape';
+import type { GpuContext } from '../gpu/context';
+import { ShapeError } from '../gpu/errors';
+import { rng, uniform } from '../reference/rng';
+import type { GptConfig } from './config';
+
+/** Projections LoRA can attach to, by their GPT-2 module names inside a block. */
+export const LORA_TARGETS = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+export interface LoraSettings {
+  rank: number;
+  alpha: number;
+  /** Module names inside each block; GPT-2's fused qkv projection by default. */
+  targets: readonly LoraTarget[];
+  seed: number;
+}
+
+export const DEFAULT_LORA: LoraSettings = { rank: 8, alpha: 16, targets: ['attn.c_attn'], seed: 0 };
+
+/**
+ * A set of LoRA pairs, one per targeted projection of every block, stored apart from the
+ * base weights (PEFT's layout: A [r, in], B [out, r], B = 0 at initialisation so a new
+ * adapter leaves the model's outputs unchanged).
+ */
+export class LoraAdapter {
+  private constructor(
+    readonly settings: LoraSettings,
+    /** Keyed by the projection's full name, e.g. "transformer.h.0.attn.c_attn". */
+    readonly pairs: Map<string, LoraPair & { A: Parameter; B: Parameter }>,
+  ) {}
+
+  static create(ctx: GpuContext, config: GptConfig, settings: LoraSettings): LoraAdapter {
+    const { rank, alpha } = settings;
+    if (!Number.isInteger(rank) || rank < 1) throw new ShapeError('LoRA', `rank must be a positive integer, got ${rank}`);
+    if (!(alpha > 0)) throw new ShapeError('LoRA', `alpha must be > 0, got ${alpha}`);
+    for (const t of settings.targets) {
+      if (!LORA_TARGETS.includes(t)) throw new ShapeError('LoRA', `unknown target "${t}" (known: ${LORA_TARGETS.join(', ')})`);
+    }
+    const random = rng(settings.seed);
+    const d = config.n_embd;
+    const h = config.n_inner ?? 4 * d;
+    const dims: Record<LoraTarget, [number, number]> = {
+      'attn.c_attn': [d, 3 * d],
+      'attn.c_proj': [d, d],
+      'mlp.c_fc': [d, h],
+      'mlp.c_proj': [h, d],
+    };
+    const pairs = new Map<string, LoraPair & { A: Parameter; B: Parameter }>();
+    for (let i = 0; i < config.n_layer; i++) {
+      for (const t of settings.targets) {
+        const name = `transformer.h.${i}.${t}`;
+        const [fanIn, fanOut] = dims[t];
+        // PEFT's default: A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+        const bound = 1 / Math.sqrt(fanIn);
+        const A = new Parameter(ctx.upload(uniform(rank * fanIn, random, -bound, bound), [rank, fanIn]), `${name}.lora_A`);
+        const B = new Parameter(ctx.zeros([fanOut, rank]), `${name}.lora_B`);
+        pairs.set(name, { A, B, scale: alpha / rank });
+      }
+    }
+    return new LoraAdapter(settings, pairs);
+  }
+
+  parameters(): Parameter[] {
+    return [...this.pairs.values()].flatMap((p) => [p.A, p.B]);
+  }
+
+  dispose(ctx: GpuContext): void {
+    for (const p of this.parameters()) {
+      ctx.release(p.value);
+      if (p.grad) ctx.release(p.grad);
+      p.grad = null;
+    }
+    this.pairs.clear();
+  }
+}

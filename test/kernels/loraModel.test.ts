@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import { Tape, zeroGrad } from '../../src/autograd/tape';
+import { maskedCrossEntropy } from '../../src/autograd/transformerOps';
+import { loadGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
+import { GptModel } from '../../src/model/gpt';
+import { LoraAdapter } from '../../src/model/lora';
+import { gptLossRef } from '../../src/reference/gpt';
+import { rng, uniform } from '../../src/reference/rng';
+import { AdamW, DEFAULT_ADAMW } from '../../src/train/optimizer';
+import { trainStep } from '../../src/train/trainStep';
+import { expectGradientMatchesFiniteDifference } from '../helpers/compare';
+import { useGpu } from '../helpers/gpu';
+import { makeTinyGpt2Checkpoint } from '../helpers/tinyGpt2';
+
+const gpu = useGpu();
+
+const tiny = makeTinyGpt2Checkpoint({ seed: 9, n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 11, n_positions: 8 });
+const loaded = loadGpt2Checkpoint(tiny.configJson, tiny.safetensors);
+const { config } = loaded;
+const [B, T] = [2, 6];
+const r = rng(4);
+const ids = Uint32Array.from({ length: B * T }, () => Math.floor(r() * config.vocab_size));
+const targets = Uint32Array.from({ length: B * T }, () => Math.floor(r() * config.vocab_size));
+const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T >= 2 ? 1 : 0));
+const positions = Uint32Array.from({ length: B * T }, (_, i) => i % T);
+
+function data(ctx: ReturnType<typeof gpu>) {
+  return {
+    B,
+    T,
+    ids: ctx.upload(ids, [B, T], 'u32'),
+    positions: ctx.upload(positions, [B, T], 'u32'),
+    targets: ctx.upload(targets, [B * T], 'u32'),
+    mask: ctx.upload(mask, [B * T], 'f32'),
+    lossTokens: 8,
+  };
+}
+
+const SETTINGS = { rank: 3, alpha: 6, targets: ['attn.c_attn', 'mlp.c_proj'] as const, seed: 2 };
+
+describe('LoRA on the GPT model', () => {
+  it('with B = 0 leaves the logits bit-identical to the base', async () => {
+    const ctx = gpu();
+    const model = GptModel.fromTensors(ctx, config, loaded.tensors);
+    const d = data(ctx);
+    const run = async () => {
+      const tape = new Tape(ctx);
+      const out = await ctx.readF32(model.forward(tape, d.ids, d.positions, B, T).value);
+      tape.dispose();
+      return out;
+    };
+    const base = await run();
+    model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    const withAdapter = await run();
+    expect(Buffer.from(withAdapter.buffer).equals(Buffer.from(base.buffer))).toBe(true);
+    model.lora.dispose(ctx);
+    model.dispose();
+    ctx.release(d.ids, d.positions, d.targets, d.mask);
+  });
+
+  it('gives A and B the finite-difference gradients of the merged float64 model', async () => {
+    const ctx = gpu();
+    const model = GptModel.fromTensors(ctx, config, loaded.tensors);
+    for (const p of model.params.values()) p.trainable = false;
+    const adapter = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    // Non-zero B so that A has a gradient too.
+    const Bvalues = new Map<string, Float32Array>();
+    for (const [name, pair] of adapter.pairs) {
+      const v = uniform(pair.B.value.size, rng(name.length), -0.5, 0.5);
+      ctx.write(pair.B.value, v);
+      Bvalues.set(name, v);
+    }
+    model.lora = adapter;
+    const d = data(ctx);
+    const tape = new Tape(ctx);
+    maskedCrossEntropy(tape, model.forward(tape, d.ids, d.positions, B, T), d.targets, d.mask);
+    tape.backward();
+    const base64 = new Map([...loaded.tensors].map(([n, t]) => [n, Float64Array.from(t)] as [string, Float64Array]));
+    const current = new Map<string, { A: Float64Array; B: Float64Array }>();
+    for (const [name, pair] of adapter.pairs) {
+      current.set(name, { A: Float64Array.from(await ctx.readF32(pair.A.value)), B: Float64Array.from(Bvalues.get(name)!) });
+    }
+    // The float64 oracle: every pair merged into its base weight, W' = W + scale (B A)^T.
+    const lossWith = (name: string, A: Float64Array, Bm: Float64Array) => {
+      const w = new Map(base64);
+      for (const [n, pair] of adapter.pairs) {
+        const { A: a, B: b } = n === name ? { A, B: Bm } : current.get(n)!;
+        const [rank, fanIn] = pair.A.value.shape;
+        const fanOut = pair.B.value.shape[0];
+        const W = Float64Array.from(w.get(`${n}.weight`)!);
+        for (let i = 0; i < fanIn; i++)
+          for (let o = 0; o < fanOut; o++) {
+            let s = 0;
+            for (let k = 0; k < rank; k++) s += b[o * rank + k] * a[k * fanIn + i];
+            W[i * fanOut + o] += pair.scale * s;
+          }
+        w.set(`${n}.weight`, W);
+      }
+      return gptLossRef(config, w, ids, targets, mask, B, T);
+    };
+    for (const [name, pair] of adapter.pairs) {
+      const { A: A64, B: B64 } = current.get(name)!;
+      const gA = await ctx.readF32(pair.A.grad!);
+      const gB = await ctx.readF32(pair.B.grad!);
+      expectGradientMatchesFiniteDifference((a) => lossWith(name, a, B64), A64, gA, `${name}.lora_A`, { eps: 1e-5, rtol: 2e-4 });
+      expectGradientMatchesFiniteDifference((b) => lossWith(name, A64, b), B64, gB, `${name}.lora_B`, { eps: 1e-5, rtol: 2e-4 });
+    }
+    for (const p of model.params.values()) expect(p.grad, p.name).toBeNull();
+    tape.dispose();
+    zeroGrad(ctx, adapter.parameters());
+    adapter.dispose(ctx);
+    model.dispose();
+    ctx.release(d.ids, d.positions, d.targets, d.mask);
+  });
+
+  it('trains the adapter while frozen base weights stay bit-identical', async () => {
+    const ctx = gpu();
+    const model = GptModel.fromTensors(ctx, config, loaded.tensors);
+    for (const p of model.params.values()) p.trainable = false;
+    model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    const before = new Map<string, Float32Array>();
+    for (const [n, p] of model.params) before.set(n, await ctx.readF32(p.value));
+    const d = data(ctx);
+    const opt = new AdamW(ctx, { ...DEFAULT_ADAMW, weightDecay: 0.1 });
+    const losses: number[] = [];
+    for (let s = 0; s < 30; s++) {
+      const res = trainStep(model, opt, [d], 2e-2);
+      losses.push((await ctx.readF32(res.losses[0]))[0]);
+      ctx.release(...res.losses, ...(res.gradNorm ? [res.gradNorm] : []));
+    }
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] * 0.8);
+    for (const [n, p] of model.params) {
+      const after = await ctx.readF32(p.value);
+      expect(Buffer.from(after.buffer).equals(Buffer.from(before.get(n)!.buffer)), n).toBe(true);
+    }
+    opt.dispose();
+    model.lora.dispose(ctx);
+    model.dispose();
+    ctx.release(d.ids, d.positions, d.targets, d.mask);
+  });
+});
