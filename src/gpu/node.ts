@@ -10,7 +10,9 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 type DawnModule = { create(options: string[]): GPU; globals: object };
 
-let gpuHandle: GPU | null = null;
+// Each context keeps its Dawn instance alive; dropping it lets the process exit.
+const instances = new Map<GpuContext, GPU>();
+let lastInstance: GPU | null = null;
 
 /**
  * Creates a GPU context in Node through Dawn (npm package `webgpu`). It takes the system's
@@ -37,20 +39,29 @@ export async function createNodeContext(options: { shaders?: ShaderLibrary } = {
     requiredLimits: requiredLimits(adapter),
     requiredFeatures: wantedFeatures(adapter),
   });
-  return new GpuContext(device, adapter.info, adapter.features as ReadonlySet<string>, options.shaders ?? nodeShaderLibrary(), adapter.info.isFallbackAdapter);
+  const ctx = new GpuContext(
+    device,
+    adapter.info,
+    adapter.features as ReadonlySet<string>,
+    options.shaders ?? nodeShaderLibrary(),
+    adapter.info.isFallbackAdapter,
+  );
+  instances.set(ctx, lastInstance!);
+  lastInstance = null;
+  return ctx;
 }
 
 async function requestAdapter(dawn: DawnModule): Promise<GPUAdapter | null> {
-  gpuHandle = dawn.create([]);
+  lastInstance = dawn.create([]);
   try {
-    return await gpuHandle.requestAdapter({ powerPreference: 'high-performance' });
+    return await lastInstance.requestAdapter({ powerPreference: 'high-performance' });
   } catch {
     return null;
   }
 }
 
 /** Drops the Dawn instance so the Node process can exit. */
-export function releaseNodeGpu(ctx?: GpuContext): void {
-  ctx?.destroy();
-  gpuHandle = null;
+export function releaseNodeGpu(ctx: GpuContext): void {
+  if (!ctx.isLost) ctx.destroy();
+  instances.delete(ctx);
 }

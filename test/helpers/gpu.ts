@@ -12,7 +12,7 @@ export function useGpu(): () => GpuContext {
     ctx = await createNodeContext();
   });
   afterAll(() => {
-    if (ctx && !ctx.isLost) releaseNodeGpu(ctx);
+    if (ctx) releaseNodeGpu(ctx);
     ctx = null;
   });
   return () => {

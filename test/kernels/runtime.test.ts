@@ -153,6 +153,7 @@ describe('device loss', () => {
   beforeAll(async () => {
     lostCtx = await createNodeContext();
   });
+  afterAll(() => releaseNodeGpu(lostCtx));
 
   it('is surfaced as an event, and later use says the device was lost', async () => {
     const seen: string[] = [];
