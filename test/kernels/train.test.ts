@@ -81,3 +81,40 @@ describe('makeBatch', () => {
     releaseBatch(ctx, b);
   });
 });
+
+describe('determinism', () => {
+  it('gives bit-identical weights for the same seed and data', async () => {
+    const ctx = gpu();
+    const tok = byteTokenizer;
+    const config = makeGptConfig({
+      vocab_size: tok.vocabSize,
+      n_positions: 16,
+      n_embd: 16,
+      n_layer: 1,
+      n_head: 2,
+      bos_token_id: tok.specials.begin,
+      eos_token_id: tok.specials.end,
+      continual_lab: { tokenizer: 'bytes' },
+    });
+    const pairs = TASK.slice(0, 6).map((e) => tok.encodePair(e.prompt, e.answer, 16));
+    const run = async (seed: number) => {
+      const model = GptModel.init(ctx, config, seed);
+      const batch = makeBatch(ctx, pairs, tok.specials.pad);
+      const opt = new AdamW(ctx);
+      for (let s = 1; s <= 5; s++) {
+        const r = trainStep(model, opt, [batch, batch], 1e-2);
+        ctx.release(...r.losses, ...(r.gradNorm ? [r.gradNorm] : []));
+      }
+      const out = await ctx.readF32(model.params.get('transformer.h.0.attn.c_attn.weight')!.value);
+      releaseBatch(ctx, batch);
+      opt.dispose();
+      model.dispose();
+      return Buffer.from(out.buffer);
+    };
+    const a = await run(7);
+    const b = await run(7);
+    const c = await run(8);
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(c)).toBe(false);
+  });
+});
