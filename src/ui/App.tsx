@@ -4,6 +4,7 @@ import { createBrowserContext, webgpuMissingReason } from '../gpu/browser';
 import { GpuUnavailableError } from '../gpu/errors';
 import { AdapterPanel } from './AdapterPanel';
 import { NoWebGpu } from './NoWebGpu';
+import { EngineCheckPanel } from './EngineCheckPanel';
 import { KernelCheckPanel } from './KernelCheckPanel';
 import { MatmulTuningLine } from './MatmulTuningLine';
 
@@ -73,6 +74,7 @@ export function App() {
               <MatmulTuningLine ctx={gpu.ctx} />
             </AdapterPanel>
             <KernelCheckPanel ctx={gpu.ctx} />
+            <EngineCheckPanel />
           </>
         )}
       </main>

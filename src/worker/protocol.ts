@@ -1,0 +1,82 @@
+import type { AdapterSummary } from '../gpu/adapterInfo';
+
+/**
+ * Messages between the page and the training worker. The same engine answers them in a
+ * browser Web Worker and in Node, so the page, the command line and the tests drive one
+ * implementation.
+ */
+
+/** A fine-tuning job on (prompt, answer) examples, from a fresh model of the given size. */
+export interface FinetuneJob {
+  runId: string;
+  examples: Array<{ prompt: string; answer: string }>;
+  model: { n_layer: number; n_head: number; n_embd: number; n_positions: number };
+  steps: number;
+  peakLr: number;
+  warmupSteps: number;
+  seed: number;
+}
+
+export type ToWorker =
+  | { type: 'start'; job: FinetuneJob }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' };
+
+export interface Progress {
+  type: 'progress';
+  runId: string;
+  step: number;
+  totalSteps: number;
+  /** Mean masked loss of the step, nats per answer token. */
+  loss: number;
+  learningRate: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface RunResult {
+  type: 'result';
+  runId: string;
+  steps: number;
+  seconds: number;
+  finalLoss: number;
+  /** Exact-match score (0-100) of greedy answers on the training examples. */
+  exactMatch: number;
+  answers: string[];
+}
+
+export type FromWorker =
+  | { type: 'ready'; adapter: AdapterSummary }
+  | Progress
+  | { type: 'paused'; runId: string; step: number }
+  | { type: 'resumed'; runId: string; step: number }
+  | { type: 'stopped'; runId: string; step: number }
+  | RunResult
+  | { type: 'error'; runId: string | null; message: string };
+
+/** Checks a job from an untrusted sender; returns a list of problems (empty when fine). */
+export function validateJob(job: FinetuneJob): string[] {
+  const problems: string[] = [];
+  if (!job || typeof job !== 'object') return ['job is missing'];
+  if (typeof job.runId !== 'string' || job.runId === '') problems.push('runId must be a non-empty string');
+  if (!Array.isArray(job.examples) || job.examples.length === 0) problems.push('examples must be a non-empty list');
+  else
+    job.examples.forEach((e, i) => {
+      if (typeof e?.prompt !== 'string' || typeof e?.answer !== 'string') {
+        problems.push(`examples[${i}] must have string "prompt" and "answer"`);
+      }
+    });
+  const ints: Array<[string, unknown]> = [
+    ['steps', job.steps],
+    ['model.n_layer', job.model?.n_layer],
+    ['model.n_head', job.model?.n_head],
+    ['model.n_embd', job.model?.n_embd],
+    ['model.n_positions', job.model?.n_positions],
+  ];
+  for (const [k, v] of ints) if (!Number.isInteger(v) || (v as number) < 1) problems.push(`${k} must be a positive integer`);
+  if (!(job.peakLr > 0)) problems.push('peakLr must be > 0');
+  if (!Number.isInteger(job.warmupSteps) || job.warmupSteps < 0) problems.push('warmupSteps must be a non-negative integer');
+  if (!Number.isInteger(job.seed)) problems.push('seed must be an integer');
+  return problems;
+}
