@@ -1,13 +1,18 @@
 import { loraLinear } from '../autograd/loraOps';
 import { add, gelu, layerNorm, linear } from '../autograd/ops';
-import { Parameter, type Tape, type Variable } from '../autograd/tape';
+import { Parameter, Tape, type Variable } from '../autograd/tape';
 import { causalSelfAttention, embed, linearTransposed } from '../autograd/transformerOps';
 import { expectedGpt2Tensors } from '../checkpoint/gpt2Checkpoint';
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import type { GpuTensor } from '../gpu/tensor';
+import { appendKv, attentionDecode } from '../kernels/attentionDecode';
+import { expectDType, expectRank } from '../kernels/check';
+import { embedding } from '../kernels/embedding';
+import { matmul } from '../kernels/matmul';
 import { normal, rng } from '../reference/rng';
 import { type GptConfig } from './config';
+import type { KvCache } from './kvCache';
 import type { LoraAdapter } from './lora';
 
 /**
@@ -99,6 +104,76 @@ export class GptModel {
     }
     const xf = layerNorm(tape, x, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
     return linearTransposed(tape, xf, wte);
+  }
+
+  /**
+   * Inference over new tokens with a KV cache (no gradients): ids u32 [B, S] go at times
+   * cache.lengths[b] + s of each row, their keys and values are appended to the cache, and
+   * each query attends to everything its row holds up to itself. Returns the logits
+   * [B, vocab] of token last[b] of each row (default S - 1; a right-padded prompt passes
+   * its own last real token) and advances cache.lengths[b] by last[b] + 1. The caller
+   * owns the returned tensor. LoRA, when set, applies exactly as in forward.
+   */
+  forwardCached(cache: KvCache, ids: GpuTensor, last?: readonly number[]): GpuTensor {
+    const K = 'GptModel.forwardCached';
+    const { ctx, config: c } = this;
+    const B = cache.batch;
+    expectDType(K, 'ids', ids, 'u32');
+    expectRank(K, 'ids', ids, 2);
+    const S = ids.shape[1];
+    if (ids.shape[0] !== B || S < 1) {
+      throw new ShapeError(K, `ids has shape [${ids.shape.join(', ')}], expected [${B}, S] with S >= 1 for this cache`);
+    }
+    if (cache.k.length !== c.n_layer || cache.k[0].shape[1] !== c.n_head || cache.k[0].shape[3] * c.n_head !== c.n_embd) {
+      throw new ShapeError(K, 'the cache was made for another model configuration');
+    }
+    const lastRow = last ?? new Array<number>(B).fill(S - 1);
+    if (lastRow.length !== B || lastRow.some((t) => !Number.isInteger(t) || t < 0 || t >= S)) {
+      throw new ShapeError(K, `last must hold ${B} token indices in 0..${S - 1}, got [${lastRow.join(', ')}]`);
+    }
+    cache.expectRoom(S);
+
+    const start = cache.lengths;
+    const positions = new Uint32Array(B * S);
+    for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) positions[b * S + s] = start[b] + s;
+    const tPositions = ctx.upload(positions, [B, S], 'u32', 'forwardCached.positions');
+    const tStart = ctx.upload(Uint32Array.from(start), [B], 'u32', 'forwardCached.start');
+    const tLast = ctx.upload(Uint32Array.from(lastRow, (t, b) => b * S + t), [B], 'u32', 'forwardCached.last');
+    // The tape only reuses the ops' forward code and owns the intermediates; nothing calls
+    // backward on it.
+    const tape = new Tape(this.ctx);
+    try {
+      const wte = this.p('wte.weight');
+      let x = embed(tape, ids, tPositions, wte, this.p('wpe.weight'));
+      for (let i = 0; i < c.n_layer; i++) {
+        const h = (n: string) => this.p(`h.${i}.${n}`);
+        const proj = (input: Variable, module: string) => {
+          const pair = this.lora?.pairs.get(`transformer.h.${i}.${module}`);
+          const W = h(`${module}.weight`);
+          const b = h(`${module}.bias`);
+          return pair ? loraLinear(tape, input, W, b, pair) : linear(tape, input, W, b);
+        };
+        const ln1 = layerNorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), c.layer_norm_epsilon);
+        const qkv = proj(ln1, 'attn.c_attn');
+        const q = tape.save(appendKv(ctx, qkv.value, cache.k[i], cache.v[i], tStart, S));
+        const att = attentionDecode(ctx, q, cache.k[i], cache.v[i], tStart);
+        const attV = tape.variable({ ...att, shape: [B * S, c.n_embd] }, false, 'attention');
+        x = add(tape, x, proj(attV, 'attn.c_proj'));
+        const ln2 = layerNorm(tape, x, h('ln_2.weight'), h('ln_2.bias'), c.layer_norm_epsilon);
+        const up = gelu(tape, proj(ln2, 'mlp.c_fc'));
+        x = add(tape, x, proj(up, 'mlp.c_proj'));
+      }
+      // Only the rows whose logits are wanted go through the final LayerNorm and LM head.
+      const picked = tape.variable(embedding(ctx, tLast, x.value), false, 'picked');
+      const xf = layerNorm(tape, picked, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
+      const logits = matmul(ctx, xf.value, wte.value, { transB: true });
+      for (let b = 0; b < B; b++) start[b] += lastRow[b] + 1;
+      return logits;
+    } finally {
+      // Safe right after encoding: the pool only hands these buffers to later work.
+      tape.dispose();
+      ctx.release(tPositions, tStart, tLast);
+    }
   }
 
   /** Frees the weights and any gradients. */
