@@ -1,5 +1,5 @@
 import { matmul } from '../kernels/matmul';
-import { reshape } from './ops';
+import { ones, reshape } from './ops';
 import type { Tape, Variable } from './tape';
 
 /** A LoRA pair on one projection: delta W = scale * (B A)^T in Conv1D's [in, out] layout. */
@@ -24,11 +24,8 @@ export function loraLinear(tape: Tape, x: Variable, W: Variable, b: Variable | u
   const { A, B, scale } = lora;
   const xa = tape.save(matmul(ctx, x.value, A.value, { transB: true }));
   const y = matmul(ctx, x.value, W.value, { lowRank: { u: xa, v: B.value, scale } });
-  if (b) {
-    const ones = tape.save(ctx.empty([M, 1], 'f32', 'ones'));
-    ctx.fill(ones, 1);
-    matmul(ctx, ones, reshape(b.value, [1, N]), { out: y, accumulate: true });
-  }
+  const col = b ? ones(tape, M) : null;
+  if (b && col) matmul(ctx, col, reshape(b.value, [1, N]), { out: y, accumulate: true });
   const out = tape.variable(y, tape.needsGrad(x, W, A, B, ...(b ? [b] : [])), 'loraLinear');
   tape.onBackward(() => {
     const dy = out.grad;
@@ -40,12 +37,7 @@ export function loraLinear(tape: Tape, x: Variable, W: Variable, b: Variable | u
     if (A.requiresGrad) tape.addGrad(A, matmul(ctx, dyb, x.value, { transA: true, alpha: scale }));
     if (B.requiresGrad) tape.addGrad(B, matmul(ctx, dy, xa, { transA: true, alpha: scale }));
     if (W.requiresGrad) tape.addGrad(W, matmul(ctx, x.value, dy, { transA: true }));
-    if (b?.requiresGrad) {
-      const ones = ctx.empty([M, 1], 'f32', 'ones');
-      ctx.fill(ones, 1);
-      tape.addGrad(b, reshape(matmul(ctx, ones, dy, { transA: true }), [N]));
-      ctx.release(ones);
-    }
+    if (b && col && b.requiresGrad) tape.addGrad(b, reshape(matmul(ctx, col, dy, { transA: true }), [N]));
     ctx.release(dyb);
   });
   return out;

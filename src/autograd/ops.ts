@@ -14,7 +14,7 @@ import type { Tape, Variable } from './tape';
 const onesByTape = new WeakMap<Tape, Map<number, GpuTensor>>();
 
 /** A column of ones [rows, 1] for bias sums via matmul, made once per tape and row count. */
-function ones(tape: Tape, rows: number): GpuTensor {
+export function ones(tape: Tape, rows: number): GpuTensor {
   let byRows = onesByTape.get(tape);
   if (!byRows) onesByTape.set(tape, (byRows = new Map()));
   let t = byRows.get(rows);
