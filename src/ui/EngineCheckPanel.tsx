@@ -1,21 +1,13 @@
 import { useEffect, useRef, useState } from 'react';
-import type { FinetuneJob, FromWorker, Progress, RunResult } from '../worker/protocol';
-
-/** A small fine-tuning run in the training Web Worker: proof that the engine works here. */
-const DEMO_JOB: Omit<FinetuneJob, 'runId'> = {
-  examples: Array.from({ length: 6 }, (_, i) => ({ prompt: `q${i}:`, answer: String((i * 3) % 6) })),
-  model: { n_layer: 1, n_head: 2, n_embd: 32, n_positions: 16 },
-  steps: 80,
-  peakLr: 1e-2,
-  warmupSteps: 5,
-  seed: 1,
-};
+import { DEMO_JOB } from '../worker/demoJob';
+import type { FromWorker, Progress, RunResult } from '../worker/protocol';
 
 function formatEta(s: number): string {
   if (!Number.isFinite(s)) return '…';
   return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.ceil(s)} s`;
 }
 
+/** Runs DEMO_JOB in the training Web Worker: proof that the engine works in this browser. */
 export function EngineCheckPanel() {
   const worker = useRef<Worker | null>(null);
   const [status, setStatus] = useState<'idle' | 'running' | 'paused' | 'stopped' | 'done' | 'error'>('idle');

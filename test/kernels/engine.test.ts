@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { DEMO_JOB } from '../../src/worker/demoJob';
 import { TrainingEngine } from '../../src/worker/engine';
 import type { FinetuneJob, FromWorker } from '../../src/worker/protocol';
 import { useGpu } from '../helpers/gpu';
 
 const gpu = useGpu();
 
-const job = (over: Partial<FinetuneJob> = {}): FinetuneJob => ({
-  runId: 'r1',
-  examples: Array.from({ length: 6 }, (_, i) => ({ prompt: `q${i}:`, answer: String((i * 3) % 6) })),
-  model: { n_layer: 1, n_head: 2, n_embd: 32, n_positions: 16 },
-  steps: 80,
-  peakLr: 1e-2,
-  warmupSteps: 5,
-  seed: 1,
-  ...over,
-});
+const job = (over: Partial<FinetuneJob> = {}): FinetuneJob => ({ runId: 'r1', ...DEMO_JOB, ...over });
 
 describe('training engine (worker protocol)', () => {
   it('reports progress with an ETA every step and ends with a result', async () => {
