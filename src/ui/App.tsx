@@ -4,6 +4,7 @@ import { createBrowserContext, webgpuMissingReason } from '../gpu/browser';
 import { GpuUnavailableError } from '../gpu/errors';
 import { AdapterPanel } from './AdapterPanel';
 import { NoWebGpu } from './NoWebGpu';
+import { BaseModelPanel } from './BaseModelPanel';
 import { EngineCheckPanel } from './EngineCheckPanel';
 import { KernelCheckPanel } from './KernelCheckPanel';
 import { MatmulTuningLine } from './MatmulTuningLine';
@@ -75,6 +76,7 @@ export function App() {
             </AdapterPanel>
             <KernelCheckPanel ctx={gpu.ctx} />
             <EngineCheckPanel />
+            <BaseModelPanel ctx={gpu.ctx} />
           </>
         )}
       </main>

@@ -1,0 +1,13 @@
+import { expect, test } from '@playwright/test';
+
+test('the shipped base model loads in the page and continues a prompt', async ({ page }) => {
+  await page.goto('/');
+  const panel = page.getByTestId('base-model');
+  await panel.getByRole('button', { name: 'Load and sample' }).click();
+  await expect(page.getByTestId('base-model-facts')).toContainText('bits/byte', { timeout: 60_000 });
+  const sample = page.getByTestId('base-model-sample');
+  await expect(sample).toContainText('Call me Ishmael.', { timeout: 90_000 });
+  const text = (await sample.textContent()) ?? '';
+  expect(text.length).toBeGreaterThan('Call me Ishmael. '.length + 20);
+  await page.screenshot({ path: 'test-results/base-model.png', fullPage: true });
+});
