@@ -11,13 +11,19 @@ export function libraryFromFiles(files: Record<string, string>): ShaderLibrary {
     const base = path.split('/').pop()!.replace(/\.wgsl$/, '');
     byName.set(base, text);
   }
-  return {
-    source(name) {
-      const text = byName.get(name);
-      if (text === undefined) {
-        throw new Error(`shader "shaders/${name}.wgsl" not found (have: ${[...byName.keys()].sort().join(', ')})`);
-      }
-      return text;
-    },
+  const raw = (name: string) => {
+    const text = byName.get(name);
+    if (text === undefined) {
+      throw new Error(`shader "shaders/${name}.wgsl" not found (have: ${[...byName.keys()].sort().join(', ')})`);
+    }
+    return text;
   };
+  // WGSL has no include: a line `//!include NAME` is replaced by shaders/NAME.wgsl, so
+  // kernels can share helpers. Files put their includes last (WGSL declarations may come in
+  // any order), which keeps compile-error line numbers those of the including file.
+  const expand = (name: string, seen: string[]): string => {
+    if (seen.includes(name)) throw new Error(`shader include cycle: ${[...seen, name].join(' -> ')}`);
+    return raw(name).replace(/^\/\/!include ([\w-]+)[ \t]*$/gm, (_, inc: string) => expand(inc, [...seen, name]));
+  };
+  return { source: (name) => expand(name, []) };
 }

@@ -41,6 +41,21 @@ describe('libraryFromFiles', () => {
   });
 });
 
+describe('shader includes', () => {
+  it('splices //!include lines, nested, and refuses cycles', () => {
+    const lib = libraryFromFiles({
+      'k.wgsl': 'fn main() {}\n//!include a\n',
+      'a.wgsl': 'fn a() {}\n//!include b',
+      'b.wgsl': 'fn b() {}',
+      'c1.wgsl': '//!include c2',
+      'c2.wgsl': '//!include c1',
+    });
+    expect(lib.source('k')).toBe('fn main() {}\nfn a() {}\nfn b() {}\n');
+    expect(() => lib.source('c1')).toThrow('shader include cycle: c1 -> c2 -> c1');
+    expect(() => libraryFromFiles({ 'x.wgsl': '//!include nope' }).source('x')).toThrow(/nope\.wgsl" not found/);
+  });
+});
+
 describe('describeAdapter', () => {
   const limits = { maxStorageBufferBindingSize: 1 << 27, maxComputeInvocationsPerWorkgroup: 256 } as unknown as GPUSupportedLimits;
   it('marks SwiftShader as a software adapter', () => {
