@@ -27,44 +27,6 @@ struct Params { rows: u32, V: u32, gradScale: f32 }
 @group(0) @binding(5) var<storage, read> denom: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dlogits: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
-
-// Sum / max of v over the ROW_THREADS threads of a row in a fixed tree order
-// (reproducible). Every thread of the workgroup must call them, rows past the end too.
-fn row_sum(v: f32, lid: u32) -> f32 {
-  if (ROW_THREADS == 1u) {
-    return v;
-  }
-  let lane = lid % ROW_THREADS;
-  workgroupBarrier();
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ROW_THREADS / 2u; s > 0u; s = s / 2u) {
-    if (lane < s) {
-      red[lid] = red[lid] + red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return red[lid - lane];
-}
-
-fn row_max(v: f32, lid: u32) -> f32 {
-  if (ROW_THREADS == 1u) {
-    return v;
-  }
-  let lane = lid % ROW_THREADS;
-  workgroupBarrier();
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ROW_THREADS / 2u; s > 0u; s = s / 2u) {
-    if (lane < s) {
-      red[lid] = max(red[lid], red[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  return red[lid - lane];
-}
-
 struct Row { index: u32, lane: u32, live: bool, base: u32, target_id: u32, maxv: f32, sumexp: f32 }
 
 // Row max and sum of exp(logit - max), shared by both entry points; writes losses[t].
@@ -126,3 +88,6 @@ fn loss_and_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     dlogits[r.base + j] = coef * g;
   }
 }
+
+// row_sum / row_max over the ROW_THREADS threads of a row.
+//!include row_reduce

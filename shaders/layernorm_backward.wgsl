@@ -20,27 +20,6 @@ struct Params { rows: u32, C: u32 }
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
-
-// Sum of v over the ROW_THREADS threads of a row, in a fixed tree order (reproducible).
-// Every thread of the workgroup must call it, rows past the end included.
-fn row_sum(v: f32, lid: u32) -> f32 {
-  if (ROW_THREADS == 1u) {
-    return v;
-  }
-  let lane = lid % ROW_THREADS;
-  workgroupBarrier();
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ROW_THREADS / 2u; s > 0u; s = s / 2u) {
-    if (lane < s) {
-      red[lid] = red[lid] + red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return red[lid - lane];
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -78,3 +57,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
 }
+
+// row_sum / row_max over the ROW_THREADS threads of a row.
+//!include row_reduce
