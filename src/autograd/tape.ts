@@ -1,3 +1,4 @@
+import { pcgHash } from '../reference/dropout';
 import type { GpuContext } from '../gpu/context';
 import type { GpuTensor } from '../gpu/tensor';
 import { accumulate } from '../kernels/accumulate';
@@ -47,8 +48,24 @@ export class Tape {
   private readonly owned: GpuTensor[] = [];
   private readonly intermediates: Variable[] = [];
   private finished = false;
+  private seedCount = 0;
 
-  constructor(readonly ctx: GpuContext) {}
+  /**
+   * `seed` marks a training tape: random ops recorded on it (LoRA dropout) draw their seeds
+   * from it with nextSeed(). Tapes without one (evaluation, generation) run those ops as
+   * the identity.
+   */
+  constructor(
+    readonly ctx: GpuContext,
+    private readonly options: { seed?: number } = {},
+  ) {}
+
+  /** A fresh 32-bit seed for the next random op on this tape, or null on a tape without a seed. */
+  nextSeed(): number | null {
+    if (this.options.seed === undefined) return null;
+    this.seedCount++;
+    return pcgHash((pcgHash(this.options.seed >>> 0) + Math.imul(this.seedCount, 0x9e3779b9)) >>> 0);
+  }
 
   /** Wraps a tensor computed during the forward pass; the tape releases it. */
   variable(value: GpuTensor, requiresGrad: boolean, name = ''): Variable {

@@ -15,9 +15,12 @@ export interface LoraSettings {
   /** Module names inside each block; GPT-2's fused qkv projection by default. */
   targets: readonly LoraTarget[];
   seed: number;
+  /** Dropout on the low-rank branch's input while training (PEFT's lora_dropout); 0 = off. */
+  dropout?: number;
 }
 
-export const DEFAULT_LORA: LoraSettings = { rank: 8, alpha: 16, targets: ['attn.c_attn'], seed: 0 };
+/** PEFT's defaults for rank and alpha's ratio; dropout off, as in PEFT's LoraConfig. */
+export const DEFAULT_LORA: LoraSettings = { rank: 8, alpha: 16, targets: ['attn.c_attn'], seed: 0, dropout: 0 };
 
 /**
  * A set of LoRA pairs, one per targeted projection of every block, stored apart from the
@@ -35,6 +38,8 @@ export class LoraAdapter {
     const { rank, alpha } = settings;
     if (!Number.isInteger(rank) || rank < 1) throw new ShapeError('LoRA', `rank must be a positive integer, got ${rank}`);
     if (!(alpha > 0)) throw new ShapeError('LoRA', `alpha must be > 0, got ${alpha}`);
+    const dropout = settings.dropout ?? 0;
+    if (!(dropout >= 0 && dropout < 1)) throw new ShapeError('LoRA', `dropout must be in [0, 1), got ${dropout}`);
     for (const t of settings.targets) {
       if (!LORA_TARGETS.includes(t)) throw new ShapeError('LoRA', `unknown target "${t}" (known: ${LORA_TARGETS.join(', ')})`);
     }
@@ -56,7 +61,7 @@ export class LoraAdapter {
         const bound = 1 / Math.sqrt(fanIn);
         const A = new Parameter(ctx.upload(uniform(rank * fanIn, random, -bound, bound), [rank, fanIn]), `${name}.lora_A`);
         const B = new Parameter(ctx.zeros([fanOut, rank]), `${name}.lora_B`);
-        pairs.set(name, { A, B, scale: alpha / rank });
+        pairs.set(name, { A, B, scale: alpha / rank, dropout });
       }
     }
     return new LoraAdapter(settings, pairs);

@@ -109,7 +109,7 @@ export class TrainingEngine {
           return;
         }
         const lr = learningRate(schedule, step);
-        const r = trainStep(model, optimizer, [batch], lr);
+        const r = trainStep(model, optimizer, [batch], lr, job.seed);
         lastLoss = (await ctx.readF32(r.losses[0]))[0];
         ctx.release(...r.losses, ...(r.gradNorm ? [r.gradNorm] : []));
         if (!Number.isFinite(lastLoss)) throw new Error(`loss became ${lastLoss} at step ${step}: lower the learning rate`);

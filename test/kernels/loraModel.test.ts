@@ -138,4 +138,57 @@ describe('LoRA on the GPT model', () => {
     model.dispose();
     ctx.release(d.ids, d.positions, d.targets, d.mask);
   });
+
+  it('applies LoRA dropout in training steps only, reproducibly from the run seed', async () => {
+    const ctx = gpu();
+    const d = data(ctx);
+    // Three short runs with dropout 0.5: two with seed 1, one with seed 2; then the first
+    // adapter's evaluation loss (a tape without a seed) against the float64 merged model.
+    const run = async (seed: number) => {
+      const model = GptModel.fromTensors(ctx, config, loaded.tensors);
+      for (const p of model.params.values()) p.trainable = false;
+      model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets], dropout: 0.5 });
+      const opt = new AdamW(ctx, DEFAULT_ADAMW);
+      const losses: number[] = [];
+      for (let s = 0; s < 3; s++) {
+        const res = trainStep(model, opt, [d], 2e-2, seed);
+        losses.push((await ctx.readF32(res.losses[0]))[0]);
+        ctx.release(...res.losses, ...(res.gradNorm ? [res.gradNorm] : []));
+      }
+      opt.dispose();
+      return { model, losses };
+    };
+    const a = await run(1);
+    const b = await run(1);
+    const c = await run(2);
+    expect(b.losses).toEqual(a.losses);
+    expect(c.losses[1]).not.toBe(a.losses[1]);
+
+    const tape = new Tape(ctx);
+    const logits = a.model.forward(tape, d.ids, d.positions, B, T);
+    const evalLoss = (await ctx.readF32(maskedCrossEntropy(tape, logits, d.targets, d.mask)))[0];
+    tape.dispose();
+    const merged = new Map<string, Float64Array>();
+    for (const [n, p] of a.model.params) merged.set(n, Float64Array.from(await ctx.readF32(p.value)));
+    for (const [name, pair] of a.model.lora!.pairs) {
+      const [A, Bm] = [await ctx.readF32(pair.A.value), await ctx.readF32(pair.B.value)];
+      const W = merged.get(`${name}.weight`)!;
+      const out = Bm.length / SETTINGS.rank;
+      const inn = A.length / SETTINGS.rank;
+      for (let i = 0; i < inn; i++) {
+        for (let o = 0; o < out; o++) {
+          let s = 0;
+          for (let k = 0; k < SETTINGS.rank; k++) s += Bm[o * SETTINGS.rank + k] * A[k * inn + i];
+          W[i * out + o] += pair.scale * s;
+        }
+      }
+    }
+    // Evaluation sees the whole branch (no mask): it equals the merged model's loss.
+    expect(evalLoss).toBeCloseTo(gptLossRef(config, merged, ids, targets, mask, B, T), 4);
+    for (const m of [a, b, c]) {
+      m.model.lora!.dispose(ctx);
+      m.model.dispose();
+    }
+    ctx.release(d.ids, d.positions, d.targets, d.mask);
+  });
 });
