@@ -15,6 +15,8 @@ export interface PoolStats {
   liveBytes: number;
   /** Buffers kept for reuse. */
   pooled: number;
+  /** Bytes in buffers kept for reuse (live + pooled bytes is what the pool holds on the GPU). */
+  pooledBytes: number;
   /** Buffers ever created (a pool that works stops this growing). */
   created: number;
 }
@@ -64,8 +66,12 @@ export class BufferPool {
 
   stats(): PoolStats {
     let pooled = 0;
-    for (const list of this.free.values()) pooled += list.length;
-    return { live: this.liveSet.size, liveBytes: this.liveBytesTotal, pooled, created: this.createdCount };
+    let pooledBytes = 0;
+    for (const list of this.free.values()) {
+      pooled += list.length;
+      for (const b of list) pooledBytes += b.size;
+    }
+    return { live: this.liveSet.size, liveBytes: this.liveBytesTotal, pooled, pooledBytes, created: this.createdCount };
   }
 
   /** Frees the buffers kept for reuse (live ones stay). */

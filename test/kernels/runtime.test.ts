@@ -86,6 +86,14 @@ describe('GPU runtime', () => {
     expect(end.live).toBe(base.live);
     // Readback staging buffers come from the pool too; nothing new after the first pass.
     expect(end.created).toBeLessThanOrEqual(createdAfterFirst + 1);
+    // A released buffer moves from live bytes to pooled bytes at its size-class size.
+    const t = ctx.empty([12345], 'f32');
+    const held = ctx.poolStats();
+    ctx.release(t);
+    const freed = ctx.poolStats();
+    expect(freed.pooledBytes - held.pooledBytes).toBe(t.buffer.size);
+    expect(held.liveBytes - freed.liveBytes).toBe(t.buffer.size);
+    expect(t.buffer.size).toBeGreaterThanOrEqual(12345 * 4);
   });
 
   it('times kernels on the GPU when the adapter has timestamp queries', async () => {
