@@ -3,13 +3,15 @@ import { readFileSync, existsSync } from 'node:fs';
 import { loadGpt2CheckpointDir } from '../checkpoint/gpt2CheckpointNode';
 import { textLoss } from '../eval/textLoss';
 import { createNodeContext, releaseNodeGpu } from '../gpu/node';
+import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { GptModel } from '../model/gpt';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 
-const USAGE = `usage: continual-lab loss --model DIR --text FILE [--window N]
+const USAGE = `usage: continual-lab loss [--model DIR] --text FILE [--window N]
 
   loss   mean cross-entropy of the model on the text: nats per token and bits per byte
-         DIR holds config.json and model.safetensors (Hugging Face GPT-2 format)`;
+         DIR holds config.json and model.safetensors (Hugging Face GPT-2 format);
+         without --model, the lab's shipped base model (${BASE_MODEL_PATH})`;
 
 export function parseFlags(argv: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
@@ -27,8 +29,8 @@ export function parseFlags(argv: string[]): Record<string, string> {
 export class UsageError extends Error {}
 
 export async function lossCommand(flags: Record<string, string>, log: (s: string) => void): Promise<{ natsPerToken: number; bitsPerByte: number }> {
-  const { model: dir, text: file } = flags;
-  if (!dir) throw new UsageError('--model DIR is required');
+  const { text: file } = flags;
+  const dir = flags.model ?? BASE_MODEL_PATH;
   if (!file) throw new UsageError('--text FILE is required');
   if (!existsSync(file)) throw new Error(`text file ${file} not found`);
   const text = readFileSync(file, 'utf8');

@@ -4,10 +4,11 @@ import type { GpuContext } from '../gpu/context';
 import { baseModelFromFiles, BASE_MODEL_DIR, type BaseModelRecord } from './baseModel';
 import type { GptModel } from './gpt';
 
-const publicDir = fileURLToPath(new URL('../../public/', import.meta.url));
+/** The shipped base model's folder on disk (public/models/base in the package). */
+export const BASE_MODEL_PATH = fileURLToPath(new URL(`../../public/${BASE_MODEL_DIR}`, import.meta.url));
 
 /** In Node (the headless runner, tests): the base model shipped in public/models/base. */
-export async function loadBaseModel(ctx: GpuContext, dir = publicDir + BASE_MODEL_DIR): Promise<{ model: GptModel; record: BaseModelRecord }> {
+export async function loadBaseModel(ctx: GpuContext, dir = BASE_MODEL_PATH): Promise<{ model: GptModel; record: BaseModelRecord }> {
   const [configText, weights, recordText] = await Promise.all([
     readFile(`${dir}/config.json`, 'utf8'),
     readFile(`${dir}/model.safetensors`),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveGpt2CheckpointDir } from '../../src/checkpoint/gpt2CheckpointNode';
 import { lossCommand, main } from '../../src/cli/main';
+import { BASE_MODEL_PATH } from '../../src/model/baseModelNode';
 import { makeGptConfig } from '../../src/model/config';
 import { GptModel } from '../../src/model/gpt';
 import { gptLossRef } from '../../src/reference/gpt';
@@ -62,14 +63,26 @@ describe('continual-lab loss', () => {
     const orig = console.error;
     console.error = (s: string) => errors.push(s);
     try {
-      expect(await main(['loss', '--text', join(dir, 'text.txt')])).toBe(2);
+      expect(await main(['loss', '--model', join(dir, 'model')])).toBe(2);
       expect(await main(['loss', '--model', join(dir, 'nope'), '--text', join(dir, 'text.txt')])).toBe(1);
       expect(await main(['frobnicate'])).toBe(2);
     } finally {
       console.error = orig;
     }
-    expect(errors[0]).toMatch(/--model DIR is required/);
+    expect(errors[0]).toMatch(/--text FILE is required/);
     expect(errors[1]).toMatch(/nope does not exist/);
     expect(errors[2]).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it('scores with the shipped base model when no --model is given', async () => {
+    const prose = join(dir, 'prose.txt');
+    writeFileSync(prose, TEXT);
+    const lines: string[] = [];
+    const r = await lossCommand({ text: prose }, (s) => lines.push(s));
+    const explicit = await lossCommand({ model: BASE_MODEL_PATH, text: prose }, () => {});
+    expect(lines[0]).toContain(BASE_MODEL_PATH);
+    expect(r.natsPerToken).toBe(explicit.natsPerToken);
+    // The base model knows English prose: well under the 8 bits/byte of a uniform byte model.
+    expect(r.bitsPerByte).toBeLessThan(4.5);
   });
 });
