@@ -34,37 +34,42 @@ export class LoraAdapter {
     readonly pairs: Map<string, LoraPair & { A: Parameter; B: Parameter }>,
   ) {}
 
+  /** A new adapter: PEFT's initialisation, A ~ U(-1/sqrt(in), 1/sqrt(in)) from the seed, B = 0. */
   static create(ctx: GpuContext, config: GptConfig, settings: LoraSettings): LoraAdapter {
-    const { rank, alpha } = settings;
-    if (!Number.isInteger(rank) || rank < 1) throw new ShapeError('LoRA', `rank must be a positive integer, got ${rank}`);
-    if (!(alpha > 0)) throw new ShapeError('LoRA', `alpha must be > 0, got ${alpha}`);
-    const dropout = settings.dropout ?? 0;
-    if (!(dropout >= 0 && dropout < 1)) throw new ShapeError('LoRA', `dropout must be in [0, 1), got ${dropout}`);
-    for (const t of settings.targets) {
-      if (!LORA_TARGETS.includes(t)) throw new ShapeError('LoRA', `unknown target "${t}" (known: ${LORA_TARGETS.join(', ')})`);
-    }
+    validateLoraSettings(settings);
     const random = rng(settings.seed);
-    const d = config.n_embd;
-    const h = config.n_inner ?? 4 * d;
-    const dims: Record<LoraTarget, [number, number]> = {
-      'attn.c_attn': [d, 3 * d],
-      'attn.c_proj': [d, d],
-      'mlp.c_fc': [d, h],
-      'mlp.c_proj': [h, d],
-    };
+    const values = new Map<string, LoraValues>();
+    for (const [name, t] of loraProjections(config, settings.targets)) {
+      const [fanIn, fanOut] = loraDims(config, t);
+      const bound = 1 / Math.sqrt(fanIn);
+      values.set(name, { A: uniform(settings.rank * fanIn, random, -bound, bound), B: new Float32Array(fanOut * settings.rank) });
+    }
+    return LoraAdapter.fromTensors(ctx, config, settings, values);
+  }
+
+  /** An adapter with given values (an imported file, say), keyed by projection name. */
+  static fromTensors(ctx: GpuContext, config: GptConfig, settings: LoraSettings, values: ReadonlyMap<string, LoraValues>): LoraAdapter {
+    validateLoraSettings(settings);
+    const { rank, alpha } = settings;
     const pairs = new Map<string, LoraPair & { A: Parameter; B: Parameter }>();
-    for (let i = 0; i < config.n_layer; i++) {
-      for (const t of settings.targets) {
-        const name = `transformer.h.${i}.${t}`;
-        const [fanIn, fanOut] = dims[t];
-        // PEFT's default: A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0.
-        const bound = 1 / Math.sqrt(fanIn);
-        const A = new Parameter(ctx.upload(uniform(rank * fanIn, random, -bound, bound), [rank, fanIn]), `${name}.lora_A`);
-        const B = new Parameter(ctx.zeros([fanOut, rank]), `${name}.lora_B`);
-        pairs.set(name, { A, B, scale: alpha / rank, dropout });
-      }
+    for (const [name, t] of loraProjections(config, settings.targets)) {
+      const v = values.get(name);
+      const [fanIn, fanOut] = loraDims(config, t);
+      if (!v) throw new ShapeError('LoRA', `no values for ${name}`);
+      if (v.A.length !== rank * fanIn) throw new ShapeError('LoRA', `${name}.lora_A has ${v.A.length} values, expected [${rank}, ${fanIn}]`);
+      if (v.B.length !== fanOut * rank) throw new ShapeError('LoRA', `${name}.lora_B has ${v.B.length} values, expected [${fanOut}, ${rank}]`);
+      const A = new Parameter(ctx.upload(v.A, [rank, fanIn]), `${name}.lora_A`);
+      const B = new Parameter(ctx.upload(v.B, [fanOut, rank]), `${name}.lora_B`);
+      pairs.set(name, { A, B, scale: alpha / rank, dropout: settings.dropout ?? 0 });
     }
     return new LoraAdapter(settings, pairs);
+  }
+
+  /** Reads the current A and B of every pair back from the GPU (for export). */
+  async toTensors(ctx: GpuContext): Promise<Map<string, LoraValues>> {
+    const out = new Map<string, LoraValues>();
+    for (const [name, p] of this.pairs) out.set(name, { A: await ctx.readF32(p.A.value), B: await ctx.readF32(p.B.value) });
+    return out;
   }
 
   parameters(): Parameter[] {
@@ -79,4 +84,42 @@ export class LoraAdapter {
     }
     this.pairs.clear();
   }
+}
+
+/** One pair's values: A [r, in] and B [out, r], row-major (PEFT's lora_A / lora_B weights). */
+export interface LoraValues {
+  A: Float32Array;
+  B: Float32Array;
+}
+
+export function validateLoraSettings(settings: LoraSettings): void {
+  const { rank, alpha } = settings;
+  if (!Number.isInteger(rank) || rank < 1) throw new ShapeError('LoRA', `rank must be a positive integer, got ${rank}`);
+  if (!(alpha > 0)) throw new ShapeError('LoRA', `alpha must be > 0, got ${alpha}`);
+  const dropout = settings.dropout ?? 0;
+  if (!(dropout >= 0 && dropout < 1)) throw new ShapeError('LoRA', `dropout must be in [0, 1), got ${dropout}`);
+  if (settings.targets.length === 0) throw new ShapeError('LoRA', 'no target projections');
+  for (const t of settings.targets) {
+    if (!LORA_TARGETS.includes(t)) throw new ShapeError('LoRA', `unknown target "${t}" (known: ${LORA_TARGETS.join(', ')})`);
+  }
+}
+
+/** [in, out] of a target projection (GPT-2 Conv1D layout). */
+export function loraDims(config: GptConfig, target: LoraTarget): [number, number] {
+  const d = config.n_embd;
+  const h = config.n_inner ?? 4 * d;
+  const dims: Record<LoraTarget, [number, number]> = {
+    'attn.c_attn': [d, 3 * d],
+    'attn.c_proj': [d, d],
+    'mlp.c_fc': [d, h],
+    'mlp.c_proj': [h, d],
+  };
+  return dims[target];
+}
+
+/** (projection name, target) for every block, in model order. */
+export function loraProjections(config: GptConfig, targets: readonly LoraTarget[]): [string, LoraTarget][] {
+  const out: [string, LoraTarget][] = [];
+  for (let i = 0; i < config.n_layer; i++) for (const t of targets) out.push([`transformer.h.${i}.${t}`, t]);
+  return out;
 }

@@ -1,4 +1,8 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadPeftAdapterDir, savePeftAdapterDir } from '../../src/checkpoint/peftAdapterNode';
 import { Tape, zeroGrad } from '../../src/autograd/tape';
 import { maskedCrossEntropy } from '../../src/autograd/transformerOps';
 import { loadGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
@@ -189,6 +193,46 @@ describe('LoRA on the GPT model', () => {
       m.model.lora!.dispose(ctx);
       m.model.dispose();
     }
+    ctx.release(d.ids, d.positions, d.targets, d.mask);
+  });
+
+  it('saves a trained adapter in PEFT files apart from the base, and the reloaded adapter gives the same logits', async () => {
+    const ctx = gpu();
+    const d = data(ctx);
+    const model = GptModel.fromTensors(ctx, config, loaded.tensors);
+    for (const p of model.params.values()) p.trainable = false;
+    model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    const opt = new AdamW(ctx, DEFAULT_ADAMW);
+    for (let s = 0; s < 3; s++) {
+      const res = trainStep(model, opt, [d], 2e-2);
+      ctx.release(...res.losses, ...(res.gradNorm ? [res.gradNorm] : []));
+    }
+    opt.dispose();
+    const logitsOf = async () => {
+      const tape = new Tape(ctx);
+      const out = await ctx.readF32(model.forward(tape, d.ids, d.positions, B, T).value);
+      tape.dispose();
+      return out;
+    };
+    const trained = await logitsOf();
+    const dir = mkdtempSync(join(tmpdir(), 'continual-lab-adapter-'));
+    try {
+      await savePeftAdapterDir(dir, config, model.lora.settings, await model.lora.toTensors(ctx));
+      expect(readdirSync(dir).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+      const back = await loadPeftAdapterDir(dir, config);
+      model.lora.dispose(ctx);
+      model.lora = LoraAdapter.fromTensors(ctx, config, back.settings, back.values);
+      const reloaded = await logitsOf();
+      expect(Buffer.from(reloaded.buffer).equals(Buffer.from(trained.buffer))).toBe(true);
+      // The training did change the adapter: the base alone gives other logits.
+      model.lora.dispose(ctx);
+      model.lora = null;
+      const base = await logitsOf();
+      expect(Buffer.from(base.buffer).equals(Buffer.from(trained.buffer))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    model.dispose();
     ctx.release(d.ids, d.positions, d.targets, d.mask);
   });
 });
