@@ -48,8 +48,8 @@ export function EngineCheckPanel() {
     <section className="panel" data-testid="engine-check">
       <h2>Training engine check</h2>
       <p className="muted">
-        Trains a tiny GPT ({DEMO_JOB.model.n_layer} layer, width {DEMO_JOB.model.n_embd}) on{' '}
-        {DEMO_JOB.examples.length} prompt → answer pairs in a Web Worker, then answers them greedily.
+        Fine-tunes the shipped base model on {DEMO_JOB.examples.length} prompt → answer pairs in a Web Worker
+        ({DEMO_JOB.steps} steps), then answers them greedily.
       </p>
       <div style={{ display: 'flex', gap: '0.5rem' }}>
         <button onClick={start} disabled={busy}>

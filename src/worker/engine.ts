@@ -2,6 +2,7 @@ import type { GpuContext } from '../gpu/context';
 import { makeGptConfig } from '../model/config';
 import { generateGreedy } from '../model/generate';
 import { GptModel } from '../model/gpt';
+import { DEFAULT_LORA, LoraAdapter } from '../model/lora';
 import { makeBatch, releaseBatch } from '../train/batch';
 import { AdamW, DEFAULT_ADAMW } from '../train/optimizer';
 import { learningRate } from '../train/schedule';
@@ -23,9 +24,14 @@ export class TrainingEngine {
     return this.state;
   }
 
+  /**
+   * `loadBase` gives the shipped base model (fetched in the browser, read from disk in Node);
+   * jobs without a `model` of their own start from it.
+   */
   constructor(
     private readonly ctx: GpuContext,
     private readonly post: (m: FromWorker) => void,
+    private readonly loadBase: (ctx: GpuContext) => Promise<GptModel>,
   ) {}
 
   /** Handles one message; a start resolves when its run ends. */
@@ -79,15 +85,30 @@ export class TrainingEngine {
   private async run(job: FinetuneJob): Promise<void> {
     const { ctx } = this;
     const tok = byteTokenizer;
-    const config = makeGptConfig({
-      ...job.model,
-      vocab_size: tok.vocabSize,
-      bos_token_id: tok.specials.begin,
-      eos_token_id: tok.specials.end,
-      continual_lab: { tokenizer: 'bytes' },
-    });
+    const model = job.model
+      ? GptModel.init(
+          ctx,
+          makeGptConfig({
+            ...job.model,
+            vocab_size: tok.vocabSize,
+            bos_token_id: tok.specials.begin,
+            eos_token_id: tok.specials.end,
+            continual_lab: { tokenizer: 'bytes' },
+          }),
+          job.seed,
+        )
+      : await this.loadBase(ctx);
+    const { config } = model;
+    if (config.continual_lab?.tokenizer !== 'bytes') {
+      model.dispose();
+      throw new Error('the engine trains byte-level models only; this base uses another tokenizer');
+    }
+    if (job.lora) {
+      for (const p of model.params.values()) p.trainable = false;
+      const { rank, alpha, dropout = 0, targets = DEFAULT_LORA.targets } = job.lora;
+      model.lora = LoraAdapter.create(ctx, config, { rank, alpha, dropout, targets, seed: job.seed });
+    }
     const pairs = job.examples.map((e) => tok.encodePair(e.prompt, e.answer, config.n_positions));
-    const model = GptModel.init(ctx, config, job.seed);
     const batch = makeBatch(ctx, pairs, tok.specials.pad);
     const optimizer = new AdamW(ctx, { ...DEFAULT_ADAMW, weightDecay: 0 });
     const schedule = { peakLr: job.peakLr, warmupSteps: job.warmupSteps, totalSteps: job.steps, minLr: job.peakLr / 10 };
@@ -146,6 +167,7 @@ export class TrainingEngine {
     } finally {
       releaseBatch(ctx, batch);
       optimizer.dispose();
+      model.lora?.dispose(ctx);
       model.dispose();
     }
   }

@@ -1,4 +1,5 @@
 import type { AdapterSummary } from '../gpu/adapterInfo';
+import { LORA_TARGETS, type LoraTarget } from '../model/lora';
 
 /**
  * Messages between the page and the training worker. The same engine answers them in a
@@ -6,11 +7,24 @@ import type { AdapterSummary } from '../gpu/adapterInfo';
  * implementation.
  */
 
-/** A fine-tuning job on (prompt, answer) examples, from a fresh model of the given size. */
+/** LoRA settings a job may ask for (targets default to the fused qkv projection). */
+export interface JobLora {
+  rank: number;
+  alpha: number;
+  dropout?: number;
+  targets?: LoraTarget[];
+}
+
+/**
+ * A fine-tuning job on (prompt, answer) examples. It starts from the shipped base model
+ * unless `model` asks for a fresh byte-level model of that size; with `lora` the starting
+ * weights stay frozen and only the adapter trains.
+ */
 export interface FinetuneJob {
   runId: string;
   examples: Array<{ prompt: string; answer: string }>;
-  model: { n_layer: number; n_head: number; n_embd: number; n_positions: number };
+  model?: { n_layer: number; n_head: number; n_embd: number; n_positions: number };
+  lora?: JobLora;
   steps: number;
   peakLr: number;
   warmupSteps: number;
@@ -67,13 +81,24 @@ export function validateJob(job: FinetuneJob): string[] {
         problems.push(`examples[${i}] must have string "prompt" and "answer"`);
       }
     });
-  const ints: Array<[string, unknown]> = [
-    ['steps', job.steps],
-    ['model.n_layer', job.model?.n_layer],
-    ['model.n_head', job.model?.n_head],
-    ['model.n_embd', job.model?.n_embd],
-    ['model.n_positions', job.model?.n_positions],
-  ];
+  const ints: Array<[string, unknown]> = [['steps', job.steps]];
+  if (job.model !== undefined) {
+    ints.push(
+      ['model.n_layer', job.model?.n_layer],
+      ['model.n_head', job.model?.n_head],
+      ['model.n_embd', job.model?.n_embd],
+      ['model.n_positions', job.model?.n_positions],
+    );
+  }
+  if (job.lora !== undefined) {
+    ints.push(['lora.rank', job.lora?.rank]);
+    if (!(job.lora?.alpha > 0)) problems.push('lora.alpha must be > 0');
+    const d = job.lora?.dropout ?? 0;
+    if (!(d >= 0 && d < 1)) problems.push('lora.dropout must be in [0, 1)');
+    for (const t of job.lora?.targets ?? []) {
+      if (!LORA_TARGETS.includes(t)) problems.push(`lora.targets: unknown projection "${t}" (known: ${LORA_TARGETS.join(', ')})`);
+    }
+  }
   for (const [k, v] of ints) if (!Number.isInteger(v) || (v as number) < 1) problems.push(`${k} must be a positive integer`);
   if (!(job.peakLr > 0)) problems.push('peakLr must be > 0');
   if (!Number.isInteger(job.warmupSteps) || job.warmupSteps < 0) problems.push('warmupSteps must be a non-negative integer');
