@@ -47,7 +47,7 @@ export function BaseModelPanel({ ctx }: { ctx: GpuContext }) {
       </p>
       {r && (
         <p data-testid="base-model-facts">
-          {(r.parameters / 1e6).toFixed(2)}M parameters · {(r.training.tokens / 1e6).toFixed(1)}M training bytes · validation{' '}
+          {(r.parameters / 1e6).toFixed(2)}M parameters · {(r.training.tokens / 1e6).toFixed(1)}M training tokens · validation{' '}
           {r.validationBitsPerByte.toFixed(2)} bits/byte (order-0 byte model: {r.order0BitsPerByte.toFixed(2)})
         </p>
       )}
