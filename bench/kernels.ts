@@ -24,6 +24,7 @@ import {
   type TimingPlan,
 } from './harness';
 import { createOurs } from './ours';
+import { errorText, log, publishResult, round } from './page';
 import { createJaxjs, createTfjs } from './peers';
 import {
   checkIndex,
@@ -88,26 +89,7 @@ interface Entry {
   variants: Record<string, Outcome>;
 }
 
-// ---------------------------------------------------------------- page plumbing
 
-declare global {
-  interface Window {
-    __benchResult?: unknown;
-  }
-}
-
-const logEl = document.getElementById('log');
-
-function log(msg: string): void {
-  console.log(`[bench] ${msg}`);
-  if (logEl) logEl.textContent += `${msg}\n`;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
-const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
 
 function roundAll(o: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, 4)]));
@@ -350,13 +332,4 @@ async function main(): Promise<unknown> {
   return result;
 }
 
-main().then(
-  (result) => {
-    log('done');
-    window.__benchResult = result;
-  },
-  (e) => {
-    log(`FAILED: ${errorText(e)}`);
-    window.__benchResult = { ok: false, fatal: errorText(e), stack: e instanceof Error ? e.stack : undefined, failures: [errorText(e)] };
-  },
-);
+publishResult(main);

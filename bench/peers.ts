@@ -13,16 +13,22 @@ import type { LoraInputs, LoraShape, MatmulShape } from './reference';
 
 // ---------------------------------------------------------------- TensorFlow.js
 
-export async function createTfjs(): Promise<Contender> {
+/** Puts TensorFlow.js on its webgpu backend (both benchmarks); returns its adapter description. */
+export async function initTfjsWebgpu(): Promise<() => string> {
   // Small ops may otherwise run on the CPU; the comparison is about the GPU path.
   tf.env().set('WEBGPU_CPU_FORWARD', false);
   const ok = await tf.setBackend('webgpu');
   await tf.ready();
   if (!ok || tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js webgpu backend unavailable (got ${tf.getBackend()})`);
+  return () => describeDevice((tf.backend() as unknown as { device?: GPUDevice }).device);
+}
+
+export async function createTfjs(): Promise<Contender> {
+  const adapterInfo = await initTfjsWebgpu();
   return {
     lib: 'tfjs',
     variants: [''],
-    adapterInfo: () => describeDevice((tf.backend() as unknown as { device?: GPUDevice }).device),
+    adapterInfo,
     matmul: (s, a, b) => tfPrepared([tf.tensor2d(a, [s.m, s.k]), tf.tensor2d(b, bShape(s))], ([ta, tb]) => [
       tf.matMul(ta, tb, false, s.transB),
     ]),
@@ -78,14 +84,20 @@ function tfPrepared(inputs: tf.Tensor2D[], call: (inputs: tf.Tensor2D[]) => tf.T
 
 type JArray = np.Array;
 
-export async function createJaxjs(): Promise<Contender> {
+/** Makes jax-js's webgpu device the default (both benchmarks); returns its adapter description. */
+export async function initJaxjsWebgpu(): Promise<() => string> {
   const devices = await init('webgpu');
   if (!devices.includes('webgpu')) throw new Error(`jax-js webgpu device unavailable (got ${devices.join(', ') || 'none'})`);
   defaultDevice('webgpu');
+  return () => describeDevice(getWebGPUDevice());
+}
+
+export async function createJaxjs(): Promise<Contender> {
+  const adapterInfo = await initJaxjsWebgpu();
   return {
     lib: 'jaxjs',
     variants: [''],
-    adapterInfo: () => describeDevice(getWebGPUDevice()),
+    adapterInfo,
     matmul: (s, a, b) =>
       jaxPrepared([np.array(a, { shape: [s.m, s.k] }), np.array(b, { shape: bShape(s) })], ([ja, jb]) => [
         np.matmul(ja.ref, s.transB ? jb.ref.transpose() : jb.ref),

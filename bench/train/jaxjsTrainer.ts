@@ -2,8 +2,8 @@
 // differentiated with valueAndGrad, and the whole step (loss, gradients, global-norm clip,
 // AdamW) compiled with one jit, which is jax-js's documented fast path. Parameters and the
 // AdamW moments live as pytrees of arrays that each step consumes and returns anew.
-import { defaultDevice, getWebGPUDevice, init, jit, nn, numpy as np, tree, valueAndGrad } from '@jax-js/jax';
-import { describeDevice } from '../contender';
+import { jit, nn, numpy as np, tree, valueAndGrad } from '@jax-js/jax';
+import { initJaxjsWebgpu } from '../peers';
 import type { TrainCase, TrainContender, Trainer } from './trainer';
 
 type JArray = np.Array;
@@ -12,14 +12,7 @@ type Tensors = { [name: string]: JArray };
 type Batch = { ids: JArray; targets: JArray; mask: JArray };
 
 export async function createJaxjsTrainer(): Promise<TrainContender> {
-  const devices = await init('webgpu');
-  if (!devices.includes('webgpu')) throw new Error(`jax-js webgpu device unavailable (got ${devices.join(', ') || 'none'})`);
-  defaultDevice('webgpu');
-  return {
-    lib: 'jaxjs',
-    adapterInfo: () => describeDevice(getWebGPUDevice()),
-    prepare: async (c) => prepareJaxjs(c),
-  };
+  return { lib: 'jaxjs', adapterInfo: await initJaxjsWebgpu(), prepare: async (c) => prepareJaxjs(c) };
 }
 
 // Every jax-js call consumes its array arguments; in the functions below each traced array is

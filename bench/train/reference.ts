@@ -1,6 +1,7 @@
 // Float64 CPU loss of a training case's starting point: the value every library's first
 // step must report before its timing counts.
 import { gptLossRef } from '../../src/reference/gpt';
+import { mergeLoraConv1dRef } from '../../src/reference/lora';
 import type { TrainCase } from './trainer';
 
 /** Base weights widened to float64, with the LoRA pairs merged in when the case trains LoRA
@@ -15,13 +16,7 @@ export function mergedWeights64(c: TrainCase): Map<string, Float64Array> {
     const B = c.lora.B.get(name)!;
     const W = w.get(`${name}.weight`)!;
     const [fanIn, fanOut] = c.shapes.get(`${name}.weight`)!;
-    for (let i = 0; i < fanIn; i++) {
-      for (let o = 0; o < fanOut; o++) {
-        let s = 0;
-        for (let k = 0; k < r; k++) s += B[o * r + k] * A[k * fanIn + i];
-        W[i * fanOut + o] += scale * s;
-      }
-    }
+    mergeLoraConv1dRef(W, A, B, { rank: r, fanIn, fanOut }, scale);
   }
   return w;
 }

@@ -5,20 +5,11 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone registers no gradients; the union package @tensorflow/tfjs imports this.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-webgpu';
-import { describeDevice } from '../contender';
+import { initTfjsWebgpu } from '../peers';
 import type { TrainCase, TrainContender, Trainer } from './trainer';
 
 export async function createTfjsTrainer(): Promise<TrainContender> {
-  // Small ops (scalars, reductions) may otherwise run on the CPU; the comparison is about the GPU path.
-  tf.env().set('WEBGPU_CPU_FORWARD', false);
-  const ok = await tf.setBackend('webgpu');
-  await tf.ready();
-  if (!ok || tf.getBackend() !== 'webgpu') throw new Error(`TensorFlow.js webgpu backend unavailable (got ${tf.getBackend()})`);
-  return {
-    lib: 'tfjs',
-    adapterInfo: () => describeDevice((tf.backend() as unknown as { device?: GPUDevice }).device),
-    prepare: async (c) => prepareTfjs(c),
-  };
+  return { lib: 'tfjs', adapterInfo: await initTfjsWebgpu(), prepare: async (c) => prepareTfjs(c) };
 }
 
 /** What the webgpu backend adds to tf.memory(). */

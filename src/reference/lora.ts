@@ -92,3 +92,24 @@ export function loraBackwardRef(
   }
   return { dx, dA, dB };
 }
+
+/**
+ * Merges a LoRA pair into a GPT-2 Conv1D weight in place: W[in, out] += scale * (B A)^T,
+ * A [r, in], B [out, r] (PEFT's layout). The float64 oracle for models carrying adapters.
+ */
+export function mergeLoraConv1dRef(
+  W: Float64Array,
+  A: ArrayLike<number>,
+  B: ArrayLike<number>,
+  dims: { rank: number; fanIn: number; fanOut: number },
+  scale: number,
+): void {
+  const { rank, fanIn, fanOut } = dims;
+  for (let i = 0; i < fanIn; i++) {
+    for (let o = 0; o < fanOut; o++) {
+      let s = 0;
+      for (let k = 0; k < rank; k++) s += B[o * rank + k] * A[k * fanIn + i];
+      W[i * fanOut + o] += scale * s;
+    }
+  }
+}

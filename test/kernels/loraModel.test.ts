@@ -9,6 +9,7 @@ import { loadGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
 import { GptModel } from '../../src/model/gpt';
 import { LoraAdapter } from '../../src/model/lora';
 import { gptLossRef } from '../../src/reference/gpt';
+import { mergeLoraConv1dRef } from '../../src/reference/lora';
 import { rng, uniform } from '../../src/reference/rng';
 import { AdamW, DEFAULT_ADAMW } from '../../src/train/optimizer';
 import { trainStep } from '../../src/train/trainStep';
@@ -92,12 +93,7 @@ describe('LoRA on the GPT model', () => {
         const [rank, fanIn] = pair.A.value.shape;
         const fanOut = pair.B.value.shape[0];
         const W = Float64Array.from(w.get(`${n}.weight`)!);
-        for (let i = 0; i < fanIn; i++)
-          for (let o = 0; o < fanOut; o++) {
-            let s = 0;
-            for (let k = 0; k < rank; k++) s += b[o * rank + k] * a[k * fanIn + i];
-            W[i * fanOut + o] += pair.scale * s;
-          }
+        mergeLoraConv1dRef(W, a, b, { rank, fanIn, fanOut }, pair.scale);
         w.set(`${n}.weight`, W);
       }
       return gptLossRef(config, w, ids, targets, mask, B, T);
@@ -177,15 +173,7 @@ describe('LoRA on the GPT model', () => {
     for (const [name, pair] of a.model.lora!.pairs) {
       const [A, Bm] = [await ctx.readF32(pair.A.value), await ctx.readF32(pair.B.value)];
       const W = merged.get(`${name}.weight`)!;
-      const out = Bm.length / SETTINGS.rank;
-      const inn = A.length / SETTINGS.rank;
-      for (let i = 0; i < inn; i++) {
-        for (let o = 0; o < out; o++) {
-          let s = 0;
-          for (let k = 0; k < SETTINGS.rank; k++) s += Bm[o * SETTINGS.rank + k] * A[k * inn + i];
-          W[i * out + o] += pair.scale * s;
-        }
-      }
+      mergeLoraConv1dRef(W, A, Bm, { rank: SETTINGS.rank, fanIn: A.length / SETTINGS.rank, fanOut: Bm.length / SETTINGS.rank }, pair.scale);
     }
     // Evaluation sees the whole branch (no mask): it equals the merged model's loss.
     expect(evalLoss).toBeCloseTo(gptLossRef(config, merged, ids, targets, mask, B, T), 4);
