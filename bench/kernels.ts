@@ -36,7 +36,7 @@ import {
   type LoraShape,
   type MatmulShape,
 } from './reference';
-import { rng, uniform } from '../src/reference/rng';
+import { rng, uniform } from '../src/util/random';
 
 // ---------------------------------------------------------------- cases
 

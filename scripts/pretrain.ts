@@ -17,7 +17,7 @@ import type { GpuContext } from '../src/gpu/context';
 import { ensureMatmulTuned } from '../src/diagnostics/matmulTuningCache';
 import { makeGptConfig, gptParameterCount, type GptConfig } from '../src/model/config';
 import { GptModel } from '../src/model/gpt';
-import { rng } from '../src/reference/rng';
+import { rng } from '../src/util/random';
 import { AdamW, DEFAULT_ADAMW } from '../src/train/optimizer';
 import { learningRate } from '../src/train/schedule';
 import { trainStep } from '../src/train/trainStep';

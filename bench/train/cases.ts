@@ -1,7 +1,7 @@
 // Builds the training benchmark's cases from a loaded checkpoint and a text, with no I/O,
 // so the page and Node scripts make identical cases.
 import { expectedGpt2Tensors, type LoadedGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import type { LoraCaseSettings, OptimizerSettings, TrainCase, TrainMode } from './trainer';
 
 /** Fine-tuning settings of the benchmark: AdamW as the lab trains, a constant rate. */

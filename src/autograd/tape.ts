@@ -1,4 +1,4 @@
-import { pcgHash } from '../reference/dropout';
+import { pcgHash } from '../util/random';
 import type { GpuContext } from '../gpu/context';
 import type { GpuTensor } from '../gpu/tensor';
 import { accumulate } from '../kernels/accumulate';

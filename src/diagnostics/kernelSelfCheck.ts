@@ -14,7 +14,7 @@ import { crossEntropyRef } from '../reference/crossEntropy';
 import { layerNormRef } from '../reference/layernorm';
 import { loraBackwardRef, loraForwardRef } from '../reference/lora';
 import { matmulRef } from '../reference/matmul';
-import { rng, uniform } from '../reference/rng';
+import { rng, uniform } from '../util/random';
 import { topkRouteRef } from '../reference/topkRouting';
 
 /** One kernel run on random data and compared with a float64 CPU reference. */

@@ -49,6 +49,7 @@ export class GpuContext {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private compileCount = 0;
+  private dispatches = 0;
 
   private encoder: GPUCommandEncoder | null = null;
   private profiler: KernelProfiler | null = null;
@@ -99,6 +100,11 @@ export class GpuContext {
 
   get isLost(): boolean {
     return this.lostInfo !== null;
+  }
+
+  /** Compute dispatches recorded on this context so far (per-step counts are differences). */
+  get dispatchCount(): number {
+    return this.dispatches;
   }
 
   /** How many pipelines were compiled on this device (each variant once). */
@@ -264,6 +270,7 @@ export class GpuContext {
     pass.dispatchWorkgroups(x, y, z);
     pass.end();
     this.encodedKernels.push(spec.name);
+    this.dispatches++;
   }
 
   /** Submits everything recorded so far. Cheap when nothing is pending. */

@@ -3,7 +3,7 @@ import { ShapeError } from '../gpu/errors';
 import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
-import { dropoutThreshold } from '../reference/dropout';
+import { dropoutThreshold } from '../util/random';
 import { expectDType, expectOutput } from './check';
 
 const WG = 256;

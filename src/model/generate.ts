@@ -4,7 +4,7 @@ import { ShapeError } from '../gpu/errors';
 import type { GpuTensor } from '../gpu/tensor';
 import { selectTokens } from '../kernels/selectTokens';
 import { embedding } from '../kernels/embedding';
-import { rng } from '../reference/rng';
+import { rng } from '../util/random';
 import type { GptModel } from './gpt';
 import { KvCache } from './kvCache';
 

@@ -10,7 +10,7 @@ import { appendKv, attentionDecode } from '../kernels/attentionDecode';
 import { expectDType, expectRank } from '../kernels/check';
 import { embedding } from '../kernels/embedding';
 import { matmul } from '../kernels/matmul';
-import { normal, rng } from '../reference/rng';
+import { normal, rng } from '../util/random';
 import { type GptConfig } from './config';
 import type { KvCache } from './kvCache';
 import type { LoraAdapter } from './lora';

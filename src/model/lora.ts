@@ -2,7 +2,7 @@ import type { LoraPair } from '../autograd/loraOps';
 import { Parameter } from '../autograd/tape';
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { rng, uniform } from '../reference/rng';
+import { rng, uniform } from '../util/random';
 import type { GptConfig } from './config';
 
 /** Projections LoRA can attach to, by their GPT-2 module names inside a block. */

@@ -1,14 +1,6 @@
-/** The PCG-based hash of shaders/dropout.wgsl, in 32-bit unsigned arithmetic. */
-export function pcgHash(v: number): number {
-  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
-  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
-  return ((word >>> 22) ^ word) >>> 0;
-}
+import { dropoutThreshold, pcgHash } from '../util/random';
 
-/** What the kernel compares hashes against: keep when hash >= round(p * 2^32). */
-export function dropoutThreshold(p: number): number {
-  return Math.min(Math.round(p * 2 ** 32), 2 ** 32 - 1);
-}
+export { dropoutThreshold, pcgHash };
 
 /** keep[i] = 1 where shaders/dropout.wgsl keeps element i for this seed and rate. */
 export function dropoutMaskRef(n: number, p: number, seed: number): Uint8Array {

@@ -1,4 +1,4 @@
-import { pcgHash } from '../reference/dropout';
+import { pcgHash } from '../util/random';
 import { Tape, zeroGrad } from '../autograd/tape';
 import { maskedCrossEntropy } from '../autograd/transformerOps';
 import type { GpuTensor } from '../gpu/tensor';

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { maxRelError } from '../../src/reference/compare';
-import { rng } from '../../src/reference/rng';
+import { rng } from '../../src/util/random';
 
 type Num = ArrayLike<number>;
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { expectedGpt2Tensors, TRANSFORMER_PREFIX } from '../../src/checkpoint/gpt2Checkpoint';
 import { type SafetensorsInput, writeSafetensors } from '../../src/checkpoint/safetensors';
 import { type GptConfig, gptConfigToJson, makeGptConfig } from '../../src/model/config';
-import { normal, rng } from '../../src/reference/rng';
+import { normal, rng } from '../../src/util/random';
 
 export interface TinyGpt2Options {
   seed: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accumulate } from '../../src/kernels/accumulate';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { ADAMW_DEFAULTS, adamwStep, type AdamWConfig } from '../../src/kernels/adamw';
 import { adamwRef, type AdamWState } from '../../src/reference/adamw';
-import { normal, rng, uniform } from '../../src/reference/rng';
+import { normal, rng, uniform } from '../../src/util/random';
 import { expectClose, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { add } from '../../src/kernels/add';
 import { ShapeError } from '../../src/gpu/errors';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

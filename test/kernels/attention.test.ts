@@ -11,7 +11,7 @@ import {
 import { mergeHeads, splitQkv } from '../../src/kernels/heads';
 import { attentionBackwardRef, attentionForwardRef, attentionProbsRef } from '../../src/reference/attention';
 import { mergeHeadsRef, splitQkvRef } from '../../src/reference/heads';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

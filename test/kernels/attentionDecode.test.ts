@@ -4,7 +4,7 @@ import { appendKv, attentionDecode, DECODE_MAX_HEAD_DIM } from '../../src/kernel
 import { selectTokens } from '../../src/kernels/selectTokens';
 import { attentionForwardRef } from '../../src/reference/attention';
 import { splitQkvRef } from '../../src/reference/heads';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

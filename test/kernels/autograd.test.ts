@@ -4,7 +4,7 @@ import { Parameter, Tape, Variable, zeroGrad } from '../../src/autograd/tape';
 import { geluRef } from '../../src/reference/gelu';
 import { layerNormRef } from '../../src/reference/layernorm';
 import { matmulRef } from '../../src/reference/matmul';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { crossEntropyLoss, crossEntropyLossAndGrad } from '../../src/kernels/crossEntropy';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../../src/reference/crossEntropy';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -5,7 +5,7 @@ import { ShapeError } from '../../src/gpu/errors';
 import { dropout } from '../../src/kernels/dropout';
 import { dropoutMaskRef, dropoutRef } from '../../src/reference/dropout';
 import { matmulRef } from '../../src/reference/matmul';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { embedding, embeddingBackward, positionIds } from '../../src/kernels/embedding';
 import { embeddingBackwardRef, embeddingRef } from '../../src/reference/embedding';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

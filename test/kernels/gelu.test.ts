@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { gelu, geluBackward } from '../../src/kernels/gelu';
 import { geluBackwardRef, geluRef } from '../../src/reference/gelu';
-import { normal, rng, uniform } from '../../src/reference/rng';
+import { normal, rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -7,7 +7,7 @@ import { GptModel } from '../../src/model/gpt';
 import { KvCache } from '../../src/model/kvCache';
 import { LORA_TARGETS, LoraAdapter } from '../../src/model/lora';
 import { gptForwardRef } from '../../src/reference/gpt';
-import { normal, rng } from '../../src/reference/rng';
+import { normal, rng } from '../../src/util/random';
 import { expectClose } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 import { makeTinyGpt2Checkpoint } from '../helpers/tinyGpt2';

@@ -4,7 +4,7 @@ import { maskedCrossEntropy } from '../../src/autograd/transformerOps';
 import { loadGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
 import { GptModel } from '../../src/model/gpt';
 import { gptForwardRef, gptLossRef } from '../../src/reference/gpt';
-import { rng } from '../../src/reference/rng';
+import { rng } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 import { makeTinyGpt2Checkpoint } from '../helpers/tinyGpt2';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { clipGradNorm, gradNorm } from '../../src/kernels/gradNorm';
 import { clipGradNormRef, gradNormRef } from '../../src/reference/gradNorm';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

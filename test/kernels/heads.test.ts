@@ -7,7 +7,7 @@ import {
   splitQkvBackwardRef,
   splitQkvRef,
 } from '../../src/reference/heads';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

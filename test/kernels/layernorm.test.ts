@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { layerNorm, layerNormBackward, layerNormParamGrads } from '../../src/kernels/layernorm';
 import { layerNormBackwardRef, layerNormRef } from '../../src/reference/layernorm';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

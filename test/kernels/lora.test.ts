@@ -3,7 +3,7 @@ import { ShapeError } from '../../src/gpu/errors';
 import { loraBackward, loraForward } from '../../src/kernels/lora';
 import { matmul, MATMUL_VARIANTS } from '../../src/kernels/matmul';
 import { loraBackwardRef, loraForwardRef, type LoraDimsRef } from '../../src/reference/lora';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

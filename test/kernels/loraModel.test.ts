@@ -10,7 +10,7 @@ import { GptModel } from '../../src/model/gpt';
 import { LoraAdapter } from '../../src/model/lora';
 import { gptLossRef } from '../../src/reference/gpt';
 import { mergeLoraConv1dRef } from '../../src/reference/lora';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { AdamW, DEFAULT_ADAMW } from '../../src/train/optimizer';
 import { trainStep } from '../../src/train/trainStep';
 import { expectGradientMatchesFiniteDifference } from '../helpers/compare';

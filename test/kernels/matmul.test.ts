@@ -11,7 +11,7 @@ import {
   tuneMatmul,
 } from '../../src/kernels/matmulTuning';
 import { matmulRef } from '../../src/reference/matmul';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -6,7 +6,7 @@ import { multiLoraBackward, multiLoraForward, NO_ADAPTER, uploadAdapterSlots } f
 import { topkRoute, topkRouteBackward } from '../../src/kernels/topkRouting';
 import { multiLoraBackwardRef, multiLoraForwardRef, type MultiLoraDims } from '../../src/reference/multiLora';
 import { topkRouteBackwardRef, topkRouteRef } from '../../src/reference/topkRouting';
-import { normal, rng, uniform } from '../../src/reference/rng';
+import { normal, rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

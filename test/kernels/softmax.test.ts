@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { softmax, softmaxBackward } from '../../src/kernels/softmax';
 import { softmaxBackwardRef, softmaxRef } from '../../src/reference/softmax';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

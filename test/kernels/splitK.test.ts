@@ -3,7 +3,7 @@ import { ShapeError } from '../../src/gpu/errors';
 import { chooseSlices, matmulTransASplitK } from '../../src/kernels/splitK';
 import { transpose } from '../../src/kernels/transpose';
 import { matmulRef } from '../../src/reference/matmul';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 import { expectClose, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -7,7 +7,7 @@ import {
   topkRouteBackwardRef,
   topkRouteRef,
 } from '../../src/reference/topkRouting';
-import { normal, rng, uniform } from '../../src/reference/rng';
+import { normal, rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 

@@ -3,7 +3,7 @@ import { loadPeftAdapter, PEFT_PREFIX, savePeftAdapter } from '../../src/checkpo
 import { readSafetensors, writeSafetensors, type SafetensorsInput } from '../../src/checkpoint/safetensors';
 import { makeGptConfig } from '../../src/model/config';
 import { loraDims, loraProjections, type LoraSettings, type LoraValues } from '../../src/model/lora';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 
 const config = makeGptConfig({ vocab_size: 50, n_positions: 16, n_embd: 12, n_layer: 2, n_head: 3, bos_token_id: 0, eos_token_id: 1 });
 const SETTINGS: LoraSettings = { rank: 3, alpha: 6, dropout: 0.05, targets: ['attn.c_attn', 'mlp.c_proj'], seed: 0 };

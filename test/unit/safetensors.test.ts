@@ -9,7 +9,7 @@ import {
   tensorToFloat32,
   writeSafetensors,
 } from '../../src/checkpoint/safetensors';
-import { rng, uniform } from '../../src/reference/rng';
+import { rng, uniform } from '../../src/util/random';
 
 const FILE = 'weights.safetensors';
 

@@ -29,3 +29,19 @@ export function normal(n: number, random: () => number, scale = 1): Float32Array
   }
   return out;
 }
+
+/**
+ * The PCG-based 32-bit hash that shaders/dropout.wgsl uses for its masks; also how seeds
+ * are derived from (run seed, step, op), so it lives below both the kernels and the
+ * float64 references.
+ */
+export function pcgHash(v: number): number {
+  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+/** What the dropout kernel compares hashes against: keep when hash >= round(p * 2^32). */
+export function dropoutThreshold(p: number): number {
+  return Math.min(Math.round(p * 2 ** 32), 2 ** 32 - 1);
+}

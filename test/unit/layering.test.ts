@@ -1,0 +1,47 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// The float64 references in src/reference/ are the tests' oracle. Production code must not
+// depend on them (shared helpers such as the seeded RNG live in src/util/, below both), so
+// that a bug in an oracle can never leak into what it checks.
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+const REFERENCE = join(SRC, 'reference');
+/** The page's kernel self-check compares kernels with the oracle in the browser: that is its job. */
+const MAY_IMPORT_REFERENCES = new Set([join(SRC, 'diagnostics', 'kernelSelfCheck.ts')]);
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|tsx)$/.test(name) ? [path] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specs = [...text.matchAll(/(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)];
+  return specs.map((m) => m[1] ?? m[2]).filter((s) => s.startsWith('.'));
+}
+
+describe('layering', () => {
+  it('production modules never import the float64 references', () => {
+    const offenders: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      if (file.startsWith(REFERENCE) || MAY_IMPORT_REFERENCES.has(file)) continue;
+      for (const spec of importsOf(file)) {
+        const target = resolve(dirname(file), spec);
+        if (target === REFERENCE || target.startsWith(REFERENCE + '/')) offenders.push(`${relative(SRC, file)} imports ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('finds imports in the forms the code uses (the check above can fail)', () => {
+    const here = fileURLToPath(import.meta.url);
+    expect(importsOf(here)).toEqual([]);
+    const tape = join(SRC, 'autograd', 'tape.ts');
+    expect(importsOf(tape).length).toBeGreaterThan(0);
+  });
+});
