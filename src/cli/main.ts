@@ -43,9 +43,9 @@ export async function lossCommand(flags: Record<string, string>, log: (s: string
     const window = flags.window ? Number(flags.window) : undefined;
     const r = await textLoss(model, tokenizer, text, { window });
     log(`model      ${dir} (${loaded.config.n_layer} layers, width ${loaded.config.n_embd}, ${tokenizer.name} tokenizer)`);
-    log(`text       ${file}: ${r.bytes} bytes, ${r.tokens} tokens scored in ${r.windows} windows`);
+    log(`text       ${file}: ${r.bytes} bytes; ${r.tokens} tokens (${r.scoredBytes} bytes) scored in ${r.windows} windows`);
     log(`loss       ${r.natsPerToken.toFixed(4)} nats/token (perplexity ${Math.exp(r.natsPerToken).toFixed(2)})`);
-    log(`           ${r.bitsPerByte.toFixed(4)} bits/byte`);
+    log(`           ${r.bitsPerByte.toFixed(4)} bits per scored byte (each window's first token has no context and is not scored)`);
     model.dispose();
     return r;
   } finally {

@@ -8,8 +8,13 @@ export interface TextLoss {
   tokens: number;
   /** UTF-8 bytes of the text. */
   bytes: number;
+  /** UTF-8 bytes of the scored tokens: the text less each window's unscored first token. */
+  scoredBytes: number;
   natsPerToken: number;
-  /** Total nats over the measured tokens / ln 2 / bytes of the text they encode. */
+  /**
+   * Bits per scored byte: total nats over the scored tokens / ln 2 / scoredBytes. Dividing
+   * by every byte of the text would credit the model with bytes it never predicted.
+   */
   bitsPerByte: number;
   windows: number;
 }
@@ -74,6 +79,11 @@ export async function textLoss(
     }
     opts.onProgress?.(Math.min(i + batch, starts.length), starts.length);
   }
-  const bytes = new TextEncoder().encode(text).length;
-  return { tokens, bytes, natsPerToken: nats / tokens, bitsPerByte: nats / Math.LN2 / bytes, windows: starts.length };
+  const utf8 = new TextEncoder();
+  const bytes = utf8.encode(text).length;
+  // A BPE token that splits a multi-byte character decodes to U+FFFD on its own; such a
+  // window start is counted as that character's bytes, which is off by at most two bytes.
+  const unscored = starts.reduce((n, s) => n + utf8.encode(tokenizer.decode([ids[s]])).length, 0);
+  const scoredBytes = bytes - unscored;
+  return { tokens, bytes, scoredBytes, natsPerToken: nats / tokens, bitsPerByte: nats / Math.LN2 / scoredBytes, windows: starts.length };
 }
