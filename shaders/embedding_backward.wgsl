@@ -71,13 +71,12 @@ fn scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   }
   var sum = 0.0;
   var j = t;
-  loop {
+  // A while loop on purpose: SwiftShader (Dawn in Node, robustness transform off) has been
+  // seen to cut a `loop { ... if (next >= T) { break; } ... }` short in lanes that leave it
+  // before the others of their SIMD group (tests: accumulating cases in embedding.test.ts).
+  while (j < p.T) {
     sum += dout[j * p.C + c];
-    let next = chain[j] & ~HEAD;
-    if (next >= p.T) {
-      break;
-    }
-    j = next;
+    j = chain[j] & ~HEAD;
   }
   let k = id * p.C + c;
   dtable[k] = dtable[k] + sum;
