@@ -14,6 +14,9 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override V_TRANS: bool = false;
+// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
+// host points the batch strides at the slice starts and sums the partial products.
+override SPLIT_K: bool = false;
 override WX: u32 = 16;
 override WY: u32 = 16;
 
@@ -26,6 +29,7 @@ struct Params {
   alpha: f32,
   R: u32,
   scale: f32,
+  KS: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,11 +39,18 @@ struct Params {
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read> v: array<f32>;
 
+// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
+fn k_len(z: u32) -> u32 {
+  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
+  return p.K;
+}
+
 fn dot_k(m: u32, n: u32, z: u32) -> f32 {
   let baseA = z * p.strideA;
   let baseB = z * p.strideB;
   var sum = 0.0;
-  for (var k = 0u; k < p.K; k++) {
+  let kl = k_len(z);
+  for (var k = 0u; k < kl; k++) {
     var x: f32;
     var y: f32;
     if (TRANS_A) { x = a[baseA + k * p.M + m]; } else { x = a[baseA + m * p.K + k]; }

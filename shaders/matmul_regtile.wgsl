@@ -18,6 +18,9 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override V_TRANS: bool = false;
+// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
+// host points the batch strides at the slice starts and sums the partial products.
+override SPLIT_K: bool = false;
 override WX: u32 = 8;
 override WY: u32 = 8;
 
@@ -30,6 +33,7 @@ struct Params {
   alpha: f32,
   R: u32,
   scale: f32,
+  KS: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,6 +42,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read> v: array<f32>;
+
+// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
+fn k_len(z: u32) -> u32 {
+  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
+  return p.K;
+}
 
 // Rows r0..r0+3 and columns c0..c0+3 of one batch entry; acc_i is row r0+i.
 struct Block {
@@ -82,8 +92,9 @@ fn product(r0: u32, c0: u32, z: u32) -> Block {
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
   var k = 0u;
+  let kl = k_len(z);
   // Four k per trip: fewer loop-carried index updates per FMA.
-  for (; k + 4u <= p.K; k += 4u) {
+  for (; k + 4u <= kl; k += 4u) {
     let ka0 = k * stepA; let ka1 = ka0 + stepA; let ka2 = ka1 + stepA; let ka3 = ka2 + stepA;
     let kb0 = k * stepB; let kb1 = kb0 + stepB; let kb2 = kb1 + stepB; let kb3 = kb2 + stepB;
     let x0 = vec4f(a[a0 + ka0], a[a0 + ka1], a[a0 + ka2], a[a0 + ka3]);
@@ -99,7 +110,7 @@ fn product(r0: u32, c0: u32, z: u32) -> Block {
     acc2 += x2.x * y0 + x2.y * y1 + x2.z * y2 + x2.w * y3;
     acc3 += x3.x * y0 + x3.y * y1 + x3.z * y2 + x3.w * y3;
   }
-  for (; k < p.K; k++) {
+  for (; k < kl; k++) {
     let ka = k * stepA;
     let kb = k * stepB;
     let y = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);

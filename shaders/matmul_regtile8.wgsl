@@ -21,6 +21,9 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override V_TRANS: bool = false;
+// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
+// host points the batch strides at the slice starts and sums the partial products.
+override SPLIT_K: bool = false;
 override WX: u32 = 8;
 override WY: u32 = 8;
 
@@ -33,6 +36,7 @@ struct Params {
   alpha: f32,
   R: u32,
   scale: f32,
+  KS: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,6 +45,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read> v: array<f32>;
+
+// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
+fn k_len(z: u32) -> u32 {
+  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
+  return p.K;
+}
 
 // Row i of the block: ri_0 holds columns 0..3, ri_1 columns 4..7.
 struct Acc {
@@ -117,14 +127,15 @@ fn product(r0: u32, c0: u32, z: u32) -> Acc {
   let o = offsets(r0, c0, z);
   var t = Acc();
   var k = 0u;
+  let kl = k_len(z);
   // Four k per trip: the loop's own bookkeeping is costly on SIMD-emulating adapters.
-  for (; k + 4u <= p.K; k += 4u) {
+  for (; k + 4u <= kl; k += 4u) {
     t = k_step(t, o, k);
     t = k_step(t, o, k + 1u);
     t = k_step(t, o, k + 2u);
     t = k_step(t, o, k + 3u);
   }
-  for (; k < p.K; k++) {
+  for (; k < kl; k++) {
     t = k_step(t, o, k);
   }
   let s = p.alpha;

@@ -16,6 +16,9 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override V_TRANS: bool = false;
+// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
+// host points the batch strides at the slice starts and sums the partial products.
+override SPLIT_K: bool = false;
 
 const T = 16u;   // invocations per side; each owns 4 rows and 4 columns
 const BK = 16u;  // k extent of one staged slab
@@ -30,6 +33,7 @@ struct Params {
   alpha: f32,
   R: u32,
   scale: f32,
+  KS: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,8 +43,16 @@ struct Params {
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read> v: array<f32>;
 
+// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
+fn k_len(z: u32) -> u32 {
+  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
+  return p.K;
+}
+
 // sa[k * T + i] holds op(A) rows 4i..4i+3 of the block at slab column k; sb[k * T + j]
 // holds op(B) columns 4j..4j+3 at slab row k. The inner loop then reads one vec4 of each.
+// This invocation's reduction length (k_len of its batch entry), set once in product().
+var<private> kl: u32;
 var<workgroup> sa: array<vec4f, BK * T>;
 var<workgroup> sb: array<vec4f, BK * T>;
 
@@ -55,13 +67,13 @@ struct Block {
 }
 
 fn load_a(base: u32, m: u32, k: u32) -> f32 {
-  if (m >= p.M || k >= p.K) { return 0.0; }
+  if (m >= p.M || k >= kl) { return 0.0; }
   if (TRANS_A) { return a[base + k * p.M + m]; }
   return a[base + m * p.K + k];
 }
 
 fn load_b(base: u32, k: u32, n: u32) -> f32 {
-  if (n >= p.N || k >= p.K) { return 0.0; }
+  if (n >= p.N || k >= kl) { return 0.0; }
   if (TRANS_B) { return b[base + n * p.K + k]; }
   return b[base + k * p.N + n];
 }
@@ -108,7 +120,10 @@ fn product(wid: vec3u, lid: vec3u) -> Block {
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+  // A let of uniform values keeps the loop (and its barriers) in uniform control flow.
+  let klen = k_len(z);
+  kl = klen;
+  for (var k0 = 0u; k0 < klen; k0 += BK) {
     stage(tid, m0, n0, k0, baseA, baseB);
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {

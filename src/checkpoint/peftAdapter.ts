@@ -42,6 +42,11 @@ export function savePeftAdapter(
   baseModel = 'continual-lab/base',
 ): SavedPeftAdapter {
   validateLoraSettings(settings);
+  const sliced = settings.targets.filter((t) => !(LORA_TARGETS as readonly string[]).includes(t));
+  if (sliced.length) {
+    // PEFT's GPT-2 modules are whole Conv1D layers; a q/k/v slice has no module of its own.
+    throw new CheckpointError(`saving LoRA adapter: targets ${sliced.join(', ')} are column slices of attn.c_attn, which PEFT's format cannot name`);
+  }
   const tensors = [];
   for (const [name, t] of loraProjections(config, settings.targets)) {
     const v = values.get(name);

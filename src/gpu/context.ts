@@ -171,6 +171,28 @@ export class GpuContext {
     return out;
   }
 
+  /**
+   * Copies `count` elements of `src` from element `srcOffset` into `dst` at `dstOffset`, on
+   * the GPU in queue order (a copy command, not a dispatch): how adapter pairs are stacked
+   * for the multi-adapter kernels and their gradients taken apart again.
+   */
+  copy(src: GpuTensor, dst: GpuTensor, range: { srcOffset?: number; dstOffset?: number; count?: number } = {}): void {
+    const { srcOffset = 0, dstOffset = 0 } = range;
+    const count = range.count ?? src.size - srcOffset;
+    const ok = (n: number) => Number.isInteger(n) && n >= 0;
+    if (!ok(srcOffset) || !ok(dstOffset) || !ok(count) || srcOffset + count > src.size || dstOffset + count > dst.size) {
+      throw new ShapeError(
+        'copy',
+        `elements [${srcOffset}, ${srcOffset + count}) of a ${src.size}-element tensor into [${dstOffset}, ${dstOffset + count}) ` +
+          `of a ${dst.size}-element one: out of range`,
+      );
+    }
+    if (src.dtype !== dst.dtype) throw new ShapeError('copy', `dtypes differ: ${src.dtype} into ${dst.dtype}`);
+    if (count === 0) return;
+    if (src.buffer === dst.buffer) throw new ShapeError('copy', 'source and destination are the same buffer');
+    this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, count * 4);
+  }
+
   /** Fills a tensor with one value (tests poison outputs with NaN this way). */
   fill(t: GpuTensor, value: number): void {
     const arr = hostArrayFor(t.dtype, t.size);

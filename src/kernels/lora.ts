@@ -4,6 +4,8 @@ import { shapeToString, type GpuTensor } from '../gpu/tensor';
 import { expectDType, expectFinite, expectNoAlias, expectOutput, expectShape } from './check';
 import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
+import { accumulate as accumulateKernel } from './accumulate';
+import { dropout } from './dropout';
 import { defaultMatmulVariant, matmul, type MatmulVariant } from './matmul';
 
 /**
@@ -27,15 +29,32 @@ import { defaultMatmulVariant, matmul, type MatmulVariant } from './matmul';
  * FMAs, which made the four cost over a quarter of the two big products at r = 8.
  * `variant` picks the kernel of the two big products. Under `naive` everything stays the
  * plain baseline: six plain matmul dispatches, naive throughout.
+ *
+ * The model's projections are GPT-2 Conv1D layers, W stored [K, N] (y = x W): `conv1d`
+ * says so and only flips the transposes of the two big products. PEFT's lora_dropout acts
+ * on the branch input alone: the caller passes the dropped-out input as `xBranch` (used
+ * for xa and dA) and, in the backward, `branchDropout` to apply the same mask to the
+ * branch's part of dx (which then cannot ride in the dx epilogue).
  */
-export interface LoraForwardOptions {
+export interface LoraLayout {
+  /** W is stored [K, N] (GPT-2's Conv1D) instead of [N, K] (nn.Linear). */
+  conv1d?: boolean;
+  /** Input of the low-rank branch when it differs from x (dropout); same shape as x. */
+  xBranch?: GpuTensor;
+}
+
+export interface LoraForwardOptions extends LoraLayout {
   /** Output tensors to write instead of allocating: y [..., N], xa [..., r]. */
   y?: GpuTensor;
   xa?: GpuTensor;
   variant?: MatmulVariant;
 }
 
-export interface LoraBackwardOptions {
+export interface LoraBackwardOptions extends LoraLayout {
+  /** Skip dx (the input needs no gradient: a frozen embedding below the first block). */
+  skipDx?: boolean;
+  /** The forward's branch dropout (rate, seed): its mask is applied to the branch's dx. */
+  branchDropout?: { rate: number; seed: number };
   /** Output tensors to write instead of allocating: dx like x, dA like A, dB like B. */
   dx?: GpuTensor;
   dA?: GpuTensor;
@@ -57,20 +76,25 @@ interface LoraDims {
   lead: number[];
 }
 
-function dims(kernel: string, x: GpuTensor, W: GpuTensor, A: GpuTensor, B: GpuTensor, scale: number): LoraDims {
+function dims(kernel: string, x: GpuTensor, W: GpuTensor, A: GpuTensor, B: GpuTensor, scale: number, layout: LoraLayout): LoraDims {
   for (const [what, t] of [['x', x], ['W', W], ['A', A], ['B', B]] as const) expectDType(kernel, what, t, 'f32');
   if (x.shape.length !== 2 && x.shape.length !== 3) {
     throw new ShapeError(kernel, `x has shape ${shapeToString(x.shape)}, expected [M, K] or [batch, T, K]`);
   }
-  if (W.shape.length !== 2) throw new ShapeError(kernel, `W has shape ${shapeToString(W.shape)}, expected [N, K]`);
+  const wDims = layout.conv1d ? '[K, N]' : '[N, K]';
+  if (W.shape.length !== 2) throw new ShapeError(kernel, `W has shape ${shapeToString(W.shape)}, expected ${wDims}`);
   if (A.shape.length !== 2) throw new ShapeError(kernel, `A has shape ${shapeToString(A.shape)}, expected [r, K]`);
   const lead = x.shape.slice(0, -1);
   const K = x.shape[x.shape.length - 1];
   const M = lead.reduce((p, d) => p * d, 1);
-  const N = W.shape[0];
+  const N = layout.conv1d ? W.shape[1] : W.shape[0];
   const r = A.shape[0];
   if (r < 1) throw new ShapeError(kernel, `A has shape ${shapeToString(A.shape)}: rank r must be >= 1`);
-  expectShape(kernel, 'W', W, [N, K]);
+  expectShape(kernel, 'W', W, layout.conv1d ? [K, N] : [N, K]);
+  if (layout.xBranch) {
+    expectDType(kernel, 'xBranch', layout.xBranch, 'f32');
+    expectShape(kernel, 'xBranch', layout.xBranch, x.shape);
+  }
   expectShape(kernel, 'A', A, [r, K]);
   expectShape(kernel, 'B', B, [N, r]);
   expectFinite(kernel, 'scale', scale);
@@ -113,7 +137,7 @@ export function loraForward(
   opts: LoraForwardOptions = {},
 ): { y: GpuTensor; xa: GpuTensor } {
   const kernel = 'loraForward';
-  const { M, K, N, r, lead } = dims(kernel, x, W, A, B, scale);
+  const { M, K, N, r, lead } = dims(kernel, x, W, A, B, scale, opts);
   const inputs = { x, W, A, B };
   expectOutput(kernel, 'xa', opts.xa, [...lead, r], inputs);
   expectOutput(kernel, 'y', opts.y, [...lead, N], opts.xa ? { ...inputs, xa: opts.xa } : inputs);
@@ -122,17 +146,18 @@ export function loraForward(
   const xa = opts.xa ?? ctx.empty([...lead, r], 'f32', 'lora.xa');
   const y = opts.y ?? ctx.empty([...lead, N], 'f32', 'lora.y');
   const x2 = view(x, [M, K]);
+  const xb = opts.xBranch ?? x;
   const xa2 = view(xa, [M, r]);
   if (naive) {
-    matmul(ctx, x2, A, { transB: true, out: xa2, variant: 'naive' });
+    matmul(ctx, view(xb, [M, K]), A, { transB: true, out: xa2, variant: 'naive' });
   } else if (M > 0) {
     ctx.dispatch(
       { name: 'lora_forward_prep', shader: 'lora_forward_prep', constants: { WG: SKINNY_WG } },
-      { params: new Params().u32(M).u32(K).u32(r).bytes(), buffers: [x, A, xa], workgroups: grid! },
+      { params: new Params().u32(M).u32(K).u32(r).bytes(), buffers: [xb, A, xa], workgroups: grid! },
     );
   }
   matmul(ctx, x2, W, {
-    transB: true,
+    transB: !opts.conv1d,
     out: view(y, [M, N]),
     variant: opts.variant,
     lowRank: { u: xa2, v: B, scale },
@@ -140,7 +165,18 @@ export function loraForward(
   return { y, xa };
 }
 
-/** Gradients of loraForward's y for a frozen W: dx, dA, dB (see the header for the math). */
+/**
+ * Gradients of loraForward's y for a frozen W: dx, dA, dB (see the header for the math).
+ * dx is null with `skipDx`.
+ */
+export function loraBackward(
+  ctx: GpuContext, x: GpuTensor, W: GpuTensor, A: GpuTensor, B: GpuTensor, scale: number, xa: GpuTensor, dy: GpuTensor,
+  opts?: LoraBackwardOptions & { skipDx?: false },
+): { dx: GpuTensor; dA: GpuTensor; dB: GpuTensor };
+export function loraBackward(
+  ctx: GpuContext, x: GpuTensor, W: GpuTensor, A: GpuTensor, B: GpuTensor, scale: number, xa: GpuTensor, dy: GpuTensor,
+  opts: LoraBackwardOptions,
+): { dx: GpuTensor | null; dA: GpuTensor; dB: GpuTensor };
 export function loraBackward(
   ctx: GpuContext,
   x: GpuTensor,
@@ -151,17 +187,18 @@ export function loraBackward(
   xa: GpuTensor,
   dy: GpuTensor,
   opts: LoraBackwardOptions = {},
-): { dx: GpuTensor; dA: GpuTensor; dB: GpuTensor } {
+): { dx: GpuTensor | null; dA: GpuTensor; dB: GpuTensor } {
   const kernel = 'loraBackward';
-  const { M, K, N, r, lead } = dims(kernel, x, W, A, B, scale);
+  const { M, K, N, r, lead } = dims(kernel, x, W, A, B, scale, opts);
   expectDType(kernel, 'xa', xa, 'f32');
   expectDType(kernel, 'dy', dy, 'f32');
   expectShape(kernel, 'xa', xa, [...lead, r]);
   expectShape(kernel, 'dy', dy, [...lead, N]);
-  const { accumulate = false, variant } = opts;
-  if (accumulate && !(opts.dx && opts.dA && opts.dB)) {
+  const { accumulate = false, variant, skipDx = false, branchDropout } = opts;
+  if (accumulate && !((opts.dx || skipDx) && opts.dA && opts.dB)) {
     throw new ShapeError(kernel, 'accumulate needs dx, dA and dB (the tensors to add into)');
   }
+  if (skipDx && opts.dx) throw new ShapeError(kernel, 'dx was given but skipDx is set');
   const inputs = { x, W, A, B, xa, dy };
   expectOutput(kernel, 'dx', opts.dx, [...lead, K], inputs);
   expectOutput(kernel, 'dA', opts.dA, [r, K], inputs);
@@ -176,15 +213,31 @@ export function loraBackward(
   const g1 = skinnyGroups(M, r);
   const prepGrid = naive ? null : skinnyGrid(ctx, kernel, g0 + g1);
   const daGrid = naive ? null : skinnyGrid(ctx, kernel, skinnyGroups(r, K));
-  const dx = opts.dx ?? ctx.empty([...lead, K], 'f32', 'lora.dx');
+  const dx = skipDx ? null : (opts.dx ?? ctx.empty([...lead, K], 'f32', 'lora.dx'));
   const dA = opts.dA ?? ctx.empty([r, K], 'f32', 'lora.dA');
   const dB = opts.dB ?? ctx.empty([N, r], 'f32', 'lora.dB');
-  const x2 = view(x, [M, K]);
+  const xb = opts.xBranch ?? x;
   const dy2 = view(dy, [M, N]);
+  const transB = !!opts.conv1d;
+  // dx = dy W^T + scale (dyb A): fused into one matmul, except under branch dropout, whose
+  // mask belongs on the branch's part alone.
+  const encodeDx = (dyb: GpuTensor) => {
+    if (!dx) return;
+    const dx2 = view(dx, [M, K]);
+    if (!branchDropout) {
+      matmul(ctx, dy2, W, { transB, out: dx2, accumulate, variant, lowRank: { u: dyb, v: A, vTransposed: true, scale } });
+      return;
+    }
+    matmul(ctx, dy2, W, { transB, out: dx2, accumulate, variant });
+    const low = matmul(ctx, dyb, A, { alpha: scale, variant });
+    const masked = dropout(ctx, low, branchDropout.rate, branchDropout.seed);
+    accumulateKernel(ctx, dx2, masked);
+    ctx.release(low, masked);
+  };
   if (naive) {
     const dyb = matmul(ctx, dy2, B, { variant: 'naive' });
-    matmul(ctx, dy2, W, { out: view(dx, [M, K]), accumulate, variant, lowRank: { u: dyb, v: A, vTransposed: true, scale } });
-    matmul(ctx, dyb, x2, { transA: true, alpha: scale, out: dA, accumulate, variant });
+    encodeDx(dyb);
+    matmul(ctx, dyb, view(xb, [M, K]), { transA: true, alpha: scale, out: dA, accumulate, variant });
     matmul(ctx, dy2, view(xa, [M, r]), { transA: true, alpha: scale, out: dB, accumulate, variant });
     ctx.release(dyb);
     return { dx, dA, dB };
@@ -207,10 +260,10 @@ export function loraBackward(
       workgroups: prepGrid!,
     },
   );
-  matmul(ctx, dy2, W, { out: view(dx, [M, K]), accumulate, variant, lowRank: { u: dyb, v: A, vTransposed: true, scale } });
+  encodeDx(dyb);
   ctx.dispatch(
     { name: 'lora_backward_da', shader: 'lora_backward_da', constants: { WG: SKINNY_WG, ACCUMULATE: acc } },
-    { params: new Params().u32(M).u32(K).u32(r).f32(scale).bytes(), buffers: [dyb, x, dA], workgroups: daGrid! },
+    { params: new Params().u32(M).u32(K).u32(r).f32(scale).bytes(), buffers: [dyb, xb, dA], workgroups: daGrid! },
   );
   // Released after encoding: the pool hands it out again only to later dispatches.
   ctx.release(dyb);

@@ -1,5 +1,6 @@
 import type { GpuContext, KernelSpec } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
+import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import { shapeToString, type GpuTensor } from '../gpu/tensor';
 import { expectDType, expectFinite, expectNoAlias, expectShape } from './check';
@@ -46,6 +47,25 @@ export interface MatmulOptions {
   variant?: MatmulVariant;
   /** Adds `scale * U V^T` to the result inside the same kernel; output must be 2-D (or batch 1). */
   lowRank?: LowRankTerm;
+  /**
+   * Slices of K reduced in parallel, their partial products summed in slice order by a
+   * second kernel (reproducible). Default: chosen (splitKSlices) when a long reduction
+   * would leave most cores idle, e.g. the LM head's input gradient dy E over a 50257-token
+   * vocabulary into few outputs. 1 turns it off. Unbatched products without lowRank only.
+   */
+  splitK?: number;
+}
+
+/** Fewer workgroups than this leave cores idle on most adapters. */
+const SPLIT_K_MIN_GROUPS = 32;
+/** A slice keeps at least this much of K, so the partial sums stay worth their traffic. */
+const SPLIT_K_MIN_SLICE = 256;
+const SPLIT_K_MAX_SLICES = 64;
+
+/** Slices for split-K: 1 unless the output has few workgroups and K is long. */
+export function splitKSlices(groups: number, K: number): number {
+  if (groups >= SPLIT_K_MIN_GROUPS || K < 2 * SPLIT_K_MIN_SLICE) return 1;
+  return Math.max(1, Math.min(SPLIT_K_MAX_SLICES, Math.ceil(SPLIT_K_MIN_GROUPS / groups), Math.floor(K / SPLIT_K_MIN_SLICE)));
 }
 
 /** Problem sizes implied by the operands of a matmul. */
@@ -87,6 +107,8 @@ function workgroupShape(config: VariantConfig, M: number, N: number): [number, n
   const need = (d: number) => 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(d / config.perInvocation))));
   const nx = need(N);
   const ny = need(M);
+  // A small output in both directions gets a small workgroup rather than clamped duplicates.
+  if (nx * ny <= total) return [nx, ny];
   if (nx >= side && ny >= side) return [side, side];
   if (nx < ny) return [nx, total / nx];
   return [total / ny, ny];
@@ -214,6 +236,15 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
   const out = opts.out ?? ctx.empty(s.outShape, 'f32', 'matmul.out');
   if (s.M === 0 || s.N === 0 || s.batch === 0) return out;
 
+  const canSplit = s.batch === 1 && !low && s.K > 1;
+  const slices = opts.splitK ?? (canSplit ? splitKSlices(grid[0] * grid[1], s.K) : 1);
+  if (!Number.isInteger(slices) || slices < 1) throw new ShapeError(kernel, `splitK must be a positive integer, got ${opts.splitK}`);
+  if (slices > 1) {
+    if (!canSplit) throw new ShapeError(kernel, 'splitK needs an unbatched product without lowRank');
+    splitKProduct(ctx, a, b, out, s, variant, config, wx, wy, slices, alpha, opts);
+    return out;
+  }
+
   const spec: KernelSpec = {
     name: `matmul_${variant}${low ? '_lowrank' : ''}`,
     shader: `matmul_${variant}`,
@@ -235,6 +266,7 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
     .f32(alpha)
     .u32(R)
     .f32(scale)
+    .u32(s.K)
     .bytes();
   ctx.dispatch(spec, {
     params,
@@ -242,6 +274,57 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
     workgroups: grid,
   });
   return out;
+}
+
+/**
+ * C = alpha op(A) op(B) (+ C) as S partial products over slices of K, one batch entry
+ * each (the strides step from one slice's start to the next), then summed in slice order.
+ */
+function splitKProduct(
+  ctx: GpuContext,
+  a: GpuTensor,
+  b: GpuTensor,
+  out: GpuTensor,
+  s: MatmulShape,
+  variant: MatmulVariant,
+  config: VariantConfig,
+  wx: number,
+  wy: number,
+  S: number,
+  alpha: number,
+  opts: MatmulOptions,
+): void {
+  const KS = Math.ceil(s.K / S);
+  const slices = Math.ceil(s.K / KS);
+  const strideA = opts.transA ? KS * s.M : KS;
+  const strideB = opts.transB ? KS : KS * s.N;
+  const parts = ctx.empty([slices, s.M, s.N], 'f32', 'matmul.splitK');
+  const grid = [Math.ceil(s.N / (wx * config.perInvocation)), Math.ceil(s.M / (wy * config.perInvocation)), slices] as const;
+  ctx.dispatch(
+    {
+      name: `matmul_${variant}_splitk`,
+      shader: `matmul_${variant}`,
+      entryPoint: 'main',
+      constants: {
+        ...(config.invocations === null ? {} : { WX: wx, WY: wy }),
+        TRANS_A: opts.transA ? 1 : 0,
+        TRANS_B: opts.transB ? 1 : 0,
+        ACCUMULATE: 0,
+        SPLIT_K: 1,
+      },
+    },
+    {
+      params: new Params().u32(s.M).u32(s.N).u32(s.K).u32(strideA).u32(strideB).f32(1).u32(0).f32(0).u32(KS).bytes(),
+      buffers: [a, b, parts],
+      workgroups: grid,
+    },
+  );
+  ctx.dispatch(
+    { name: 'sum_batches', shader: 'sum_batches', constants: { WG: 256, ACCUMULATE: opts.accumulate ? 1 : 0 } },
+    { params: new Params().u32(s.M * s.N).u32(slices).f32(alpha).bytes(), buffers: [parts, out], workgroups: grid1d(ctx, s.M * s.N, 256) },
+  );
+  // Released after encoding: the pool hands it out again only to later work.
+  ctx.release(parts);
 }
 
 /** Floating-point operations of one matmul (2 per multiply-add), for GFLOP/s figures. */

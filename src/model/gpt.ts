@@ -1,4 +1,4 @@
-import { loraLinear } from '../autograd/loraOps';
+import { adaptedLinear } from '../autograd/adapterOps';
 import { add, gelu, layerNorm, linear } from '../autograd/ops';
 import { Parameter, Tape, type Variable } from '../autograd/tape';
 import { causalSelfAttention, embed, linearTransposed } from '../autograd/transformerOps';
@@ -13,7 +13,7 @@ import { matmul } from '../kernels/matmul';
 import { normal, rng } from '../util/random';
 import { type GptConfig } from './config';
 import type { KvCache } from './kvCache';
-import type { LoraAdapter } from './lora';
+import type { AdapterPool } from './adapterPool';
 
 /**
  * GPT-2 (pre-LayerNorm blocks, learned positions, tanh-GELU MLP, tied input/output
@@ -22,8 +22,11 @@ import type { LoraAdapter } from './lora';
  */
 export class GptModel {
   readonly params: Map<string, Parameter>;
-  /** The LoRA adapter applied in forward, if any (owned by the caller). */
-  lora: LoraAdapter | null = null;
+  /**
+   * The adapters applied in forward and generation, if any (owned by the caller): a pool of
+   * LoRA adapters combined as its gating says (one LoRA is a pool of one).
+   */
+  adapters: AdapterPool | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -89,12 +92,7 @@ export class GptModel {
     for (let i = 0; i < c.n_layer; i++) {
       const h = (n: string) => this.p(`h.${i}.${n}`);
       const ln1 = layerNorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), c.layer_norm_epsilon);
-      const proj = (input: Variable, module: string) => {
-        const pair = this.lora?.pairs.get(`transformer.h.${i}.${module}`);
-        const W = h(`${module}.weight`);
-        const b = h(`${module}.bias`);
-        return pair ? loraLinear(tape, input, W, b, pair) : linear(tape, input, W, b);
-      };
+      const proj = (input: Variable, module: string) => this.projection(tape, input, i, module, B, T);
       const qkv = proj(ln1, 'attn.c_attn');
       const att = causalSelfAttention(tape, qkv, B, T, c.n_head);
       x = add(tape, x, proj(att, 'attn.c_proj'));
@@ -112,7 +110,7 @@ export class GptModel {
    * each query attends to everything its row holds up to itself. Returns the logits
    * [B, vocab] of token last[b] of each row (default S - 1; a right-padded prompt passes
    * its own last real token) and advances cache.lengths[b] by last[b] + 1. The caller
-   * owns the returned tensor. LoRA, when set, applies exactly as in forward.
+   * owns the returned tensor. The adapter pool, when set, applies exactly as in forward.
    */
   forwardCached(cache: KvCache, ids: GpuTensor, last?: readonly number[]): GpuTensor {
     const K = 'GptModel.forwardCached';
@@ -147,12 +145,7 @@ export class GptModel {
       let x = embed(tape, ids, tPositions, wte, this.p('wpe.weight'));
       for (let i = 0; i < c.n_layer; i++) {
         const h = (n: string) => this.p(`h.${i}.${n}`);
-        const proj = (input: Variable, module: string) => {
-          const pair = this.lora?.pairs.get(`transformer.h.${i}.${module}`);
-          const W = h(`${module}.weight`);
-          const b = h(`${module}.bias`);
-          return pair ? loraLinear(tape, input, W, b, pair) : linear(tape, input, W, b);
-        };
+        const proj = (input: Variable, module: string) => this.projection(tape, input, i, module, B, S);
         const ln1 = layerNorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), c.layer_norm_epsilon);
         const qkv = proj(ln1, 'attn.c_attn');
         const q = tape.save(appendKv(ctx, qkv.value, cache.k[i], cache.v[i], tStart, S));
@@ -174,6 +167,16 @@ export class GptModel {
       tape.dispose();
       ctx.release(tPositions, tStart, tLast);
     }
+  }
+
+  /** One projection of block i, through the adapter pool when it adapts that projection. */
+  private projection(tape: Tape, input: Variable, i: number, module: string, B: number, T: number): Variable {
+    const name = `transformer.h.${i}.${module}`;
+    const W = this.p(`h.${i}.${module}.weight`);
+    const b = this.p(`h.${i}.${module}.bias`);
+    const pool = this.adapters;
+    const site = pool?.projection(name);
+    return pool && site ? adaptedLinear(tape, input, W, b, site, pool.slots(name, B, T)) : linear(tape, input, W, b);
   }
 
   /** Frees the weights and any gradients. */

@@ -8,8 +8,16 @@ import { layerNormRef } from './layernorm';
 import { matmulRef } from './matmul';
 
 /**
+ * An adapter's contribution to one projection: given the projection's name
+ * ("transformer.h.0.attn.c_attn") and its input x [rows, K], the delta [rows, N] to add to
+ * x W + b, or null for none.
+ */
+export type ProjectionDeltaRef = (name: string, x: Float64Array, rows: number, K: number) => Float64Array | null;
+
+/**
  * Float64 GPT-2 forward on the CPU from Hugging Face-named weights: the oracle the GPU
  * model is checked against. ids are [B, T] row-major; returns logits [B*T, vocab].
+ * `delta` adds adapters that cannot be merged into the weights (per-token gates).
  */
 export function gptForwardRef(
   config: GptConfig,
@@ -17,6 +25,7 @@ export function gptForwardRef(
   ids: ArrayLike<number>,
   B: number,
   T: number,
+  delta?: ProjectionDeltaRef,
 ): Float64Array {
   const C = config.n_embd;
   const H = config.n_head;
@@ -39,6 +48,8 @@ export function gptForwardRef(
     const N = b.length;
     const y = matmulRef(a, [R, K], W, [K, N]);
     for (let i = 0; i < y.length; i++) y[i] += b[i % N];
+    const d = delta?.(`transformer.${name}`, a, R, K);
+    if (d) for (let i = 0; i < y.length; i++) y[i] += d[i];
     return y;
   };
   const addInto = (dst: Float64Array, src: Float64Array) => {
@@ -70,7 +81,8 @@ export function gptLossRef(
   mask: ArrayLike<number>,
   B: number,
   T: number,
+  delta?: ProjectionDeltaRef,
 ): number {
-  const logits = gptForwardRef(config, w, ids, B, T);
+  const logits = gptForwardRef(config, w, ids, B, T, delta);
   return crossEntropyRef(logits, targets, mask, B * T, config.vocab_size).mean;
 }

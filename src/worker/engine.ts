@@ -2,6 +2,7 @@ import type { GpuContext } from '../gpu/context';
 import { makeGptConfig } from '../model/config';
 import { generateGreedy } from '../model/generate';
 import { GptModel } from '../model/gpt';
+import { AdapterPool } from '../model/adapterPool';
 import { DEFAULT_LORA, LoraAdapter } from '../model/lora';
 import { makeBatch, releaseBatch } from '../train/batch';
 import { AdamW, DEFAULT_ADAMW } from '../train/optimizer';
@@ -106,7 +107,7 @@ export class TrainingEngine {
     if (job.lora) {
       for (const p of model.params.values()) p.trainable = false;
       const { rank, alpha, dropout = 0, targets = DEFAULT_LORA.targets } = job.lora;
-      model.lora = LoraAdapter.create(ctx, config, { rank, alpha, dropout, targets, seed: job.seed });
+      model.adapters = new AdapterPool(config, [LoraAdapter.create(ctx, config, { rank, alpha, dropout, targets, seed: job.seed })]);
     }
     const pairs = job.examples.map((e) => tok.encodePair(e.prompt, e.answer, config.n_positions));
     const batch = makeBatch(ctx, pairs, tok.specials.pad);
@@ -167,7 +168,7 @@ export class TrainingEngine {
     } finally {
       releaseBatch(ctx, batch);
       optimizer.dispose();
-      model.lora?.dispose(ctx);
+      model.adapters?.dispose(ctx);
       model.dispose();
     }
   }

@@ -1,5 +1,5 @@
 import type { AdapterSummary } from '../gpu/adapterInfo';
-import { LORA_TARGETS, type LoraTarget } from '../model/lora';
+import { isLoraTarget, LORA_SLICE_TARGETS, LORA_TARGETS, type LoraTarget } from '../model/lora';
 
 /**
  * Messages between the page and the training worker. The same engine answers them in a
@@ -96,7 +96,9 @@ export function validateJob(job: FinetuneJob): string[] {
     const d = job.lora?.dropout ?? 0;
     if (!(d >= 0 && d < 1)) problems.push('lora.dropout must be in [0, 1)');
     for (const t of job.lora?.targets ?? []) {
-      if (!LORA_TARGETS.includes(t)) problems.push(`lora.targets: unknown projection "${t}" (known: ${LORA_TARGETS.join(', ')})`);
+      if (!isLoraTarget(t)) {
+        problems.push(`lora.targets: unknown projection "${t}" (known: ${[...LORA_TARGETS, ...LORA_SLICE_TARGETS].join(', ')})`);
+      }
     }
   }
   for (const [k, v] of ints) if (!Number.isInteger(v) || (v as number) < 1) problems.push(`${k} must be a positive integer`);

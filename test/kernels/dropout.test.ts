@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loraLinear } from '../../src/autograd/loraOps';
+import { adaptedLinear, type Slots } from '../../src/autograd/adapterOps';
 import { Parameter, Tape } from '../../src/autograd/tape';
 import { ShapeError } from '../../src/gpu/errors';
 import { dropout } from '../../src/kernels/dropout';
@@ -66,7 +66,12 @@ describe('dropout kernel', () => {
   });
 });
 
-describe('LoRA dropout', () => {
+// The same checks through both paths of the adapter pool's op: the fused kernels of a pool
+// of one, and the multi-adapter kernels (one adapter chosen per token).
+describe.each([
+  ['fused pool of one', { kind: 'all' } as Slots],
+  ['multi-adapter kernels', { kind: 'perToken', adapterOfToken: new Uint32Array(13) } as Slots],
+])('LoRA dropout (%s)', (_path, slots) => {
   // y = x W + b + scale * (d(x) A^T) B^T on awkward sizes; loss = sum(y * G).
   const [M, K, N, R, scale, rate] = [13, 9, 11, 3, 2, 0.25];
   const r = rng(5);
@@ -88,7 +93,8 @@ describe('LoRA dropout', () => {
   function run(ctx: ReturnType<typeof gpu>, tapeSeed: number | undefined) {
     const p = Object.fromEntries(Object.entries(init).map(([n, v]) => [n, new Parameter(ctx.upload(v, shapes[n as Name]), n)])) as Record<Name, Parameter>;
     const tape = new Tape(ctx, tapeSeed === undefined ? {} : { seed: tapeSeed });
-    const y = loraLinear(tape, p.x, p.W, p.b, { A: p.A, B: p.B, scale, dropout: rate });
+    const pool = { pairs: [[{ A: p.A, B: p.B, column: 0 }]], scale, dropout: rate };
+    const y = adaptedLinear(tape, p.x, p.W, p.b, pool, slots);
     y.grad = ctx.upload(G, [M, N]);
     tape.backward();
     return { p, y, tape };
@@ -109,7 +115,7 @@ describe('LoRA dropout', () => {
   it('drops the branch input on training tapes, with finite-difference gradients for x, A and B', async () => {
     const ctx = gpu();
     const tapeSeed = 99;
-    const seed = new Tape(ctx, { seed: tapeSeed }).nextSeed()!; // the seed loraLinear draws first
+    const seed = new Tape(ctx, { seed: tapeSeed }).nextSeed()!; // the seed the op draws first
     const { p, y, tape } = run(ctx, tapeSeed);
     const w = Object.fromEntries(Object.entries(init).map(([n, v]) => [n, f64(v)])) as Record<Name, Float64Array>;
     const yRef = (() => {

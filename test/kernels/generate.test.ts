@@ -5,6 +5,7 @@ import { ShapeError } from '../../src/gpu/errors';
 import { generate, generateGreedy } from '../../src/model/generate';
 import { GptModel } from '../../src/model/gpt';
 import { KvCache } from '../../src/model/kvCache';
+import { AdapterPool } from '../../src/model/adapterPool';
 import { LORA_TARGETS, LoraAdapter } from '../../src/model/lora';
 import { gptForwardRef } from '../../src/reference/gpt';
 import { normal, rng } from '../../src/util/random';
@@ -38,7 +39,7 @@ function makeModel(withLora: boolean) {
     adapter = LoraAdapter.create(ctx, config, { rank: 2, alpha: 4, targets: [...LORA_TARGETS], seed: 3 });
     const r = rng(4);
     for (const pair of adapter.pairs.values()) ctx.write(pair.B.value, normal(pair.B.value.size, r, 0.5));
-    model.lora = adapter;
+    model.adapters = new AdapterPool(config, [adapter]);
   }
   return {
     model,
@@ -176,10 +177,10 @@ describe('generate', () => {
     const opts = { maxNewTokens: 6, endId: NEVER, padId: PAD };
     const cached = await generate(model, PROMPTS, opts);
     expect(cached).toEqual(await generate(model, PROMPTS, { ...opts, useCache: false }));
-    const adapter = model.lora;
-    model.lora = null;
+    const pool = model.adapters;
+    model.adapters = null;
     const base = await generate(model, PROMPTS, opts);
-    model.lora = adapter;
+    model.adapters = pool;
     expect(base).not.toEqual(cached);
     dispose();
     expect(ctx.poolStats().live).toBe(live);

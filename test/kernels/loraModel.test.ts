@@ -16,6 +16,7 @@ import { trainStep } from '../../src/train/trainStep';
 import { expectGradientMatchesFiniteDifference } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 import { makeTinyGpt2Checkpoint } from '../helpers/tinyGpt2';
+import { AdapterPool } from '../../src/model/adapterPool';
 
 const gpu = useGpu();
 
@@ -55,10 +56,10 @@ describe('LoRA on the GPT model', () => {
       return out;
     };
     const base = await run();
-    model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    model.adapters = new AdapterPool(config, [LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] })]);
     const withAdapter = await run();
     expect(Buffer.from(withAdapter.buffer).equals(Buffer.from(base.buffer))).toBe(true);
-    model.lora.dispose(ctx);
+    model.adapters.dispose(ctx);
     model.dispose();
     ctx.release(d.ids, d.positions, d.targets, d.mask);
   });
@@ -75,7 +76,7 @@ describe('LoRA on the GPT model', () => {
       ctx.write(pair.B.value, v);
       Bvalues.set(name, v);
     }
-    model.lora = adapter;
+    model.adapters = new AdapterPool(config, [adapter]);
     const d = data(ctx);
     const tape = new Tape(ctx);
     maskedCrossEntropy(tape, model.forward(tape, d.ids, d.positions, B, T), d.targets, d.mask);
@@ -93,7 +94,7 @@ describe('LoRA on the GPT model', () => {
         const [rank, fanIn] = pair.A.value.shape;
         const fanOut = pair.B.value.shape[0];
         const W = Float64Array.from(w.get(`${n}.weight`)!);
-        mergeLoraConv1dRef(W, a, b, { rank, fanIn, fanOut }, pair.scale);
+        mergeLoraConv1dRef(W, a, b, { rank, fanIn, fanOut }, adapter.scale);
         w.set(`${n}.weight`, W);
       }
       return gptLossRef(config, w, ids, targets, mask, B, T);
@@ -117,7 +118,7 @@ describe('LoRA on the GPT model', () => {
     const ctx = gpu();
     const model = GptModel.fromTensors(ctx, config, loaded.tensors);
     for (const p of model.params.values()) p.trainable = false;
-    model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    model.adapters = new AdapterPool(config, [LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] })]);
     const before = new Map<string, Float32Array>();
     for (const [n, p] of model.params) before.set(n, await ctx.readF32(p.value));
     const d = data(ctx);
@@ -134,7 +135,7 @@ describe('LoRA on the GPT model', () => {
       expect(Buffer.from(after.buffer).equals(Buffer.from(before.get(n)!.buffer)), n).toBe(true);
     }
     opt.dispose();
-    model.lora.dispose(ctx);
+    model.adapters.dispose(ctx);
     model.dispose();
     ctx.release(d.ids, d.positions, d.targets, d.mask);
   });
@@ -147,7 +148,7 @@ describe('LoRA on the GPT model', () => {
     const run = async (seed: number) => {
       const model = GptModel.fromTensors(ctx, config, loaded.tensors);
       for (const p of model.params.values()) p.trainable = false;
-      model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets], dropout: 0.5 });
+      model.adapters = new AdapterPool(config, [LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets], dropout: 0.5 })]);
       const opt = new AdamW(ctx, DEFAULT_ADAMW);
       const losses: number[] = [];
       for (let s = 0; s < 3; s++) {
@@ -170,15 +171,15 @@ describe('LoRA on the GPT model', () => {
     tape.dispose();
     const merged = new Map<string, Float64Array>();
     for (const [n, p] of a.model.params) merged.set(n, Float64Array.from(await ctx.readF32(p.value)));
-    for (const [name, pair] of a.model.lora!.pairs) {
+    for (const [name, pair] of a.model.adapters!.adapters[0].pairs) {
       const [A, Bm] = [await ctx.readF32(pair.A.value), await ctx.readF32(pair.B.value)];
       const W = merged.get(`${name}.weight`)!;
-      mergeLoraConv1dRef(W, A, Bm, { rank: SETTINGS.rank, fanIn: A.length / SETTINGS.rank, fanOut: Bm.length / SETTINGS.rank }, pair.scale);
+      mergeLoraConv1dRef(W, A, Bm, { rank: SETTINGS.rank, fanIn: A.length / SETTINGS.rank, fanOut: Bm.length / SETTINGS.rank }, a.model.adapters!.adapters[0].scale);
     }
     // Evaluation sees the whole branch (no mask): it equals the merged model's loss.
     expect(evalLoss).toBeCloseTo(gptLossRef(config, merged, ids, targets, mask, B, T), 4);
     for (const m of [a, b, c]) {
-      m.model.lora!.dispose(ctx);
+      m.model.adapters!.dispose(ctx);
       m.model.dispose();
     }
     ctx.release(d.ids, d.positions, d.targets, d.mask);
@@ -189,7 +190,7 @@ describe('LoRA on the GPT model', () => {
     const d = data(ctx);
     const model = GptModel.fromTensors(ctx, config, loaded.tensors);
     for (const p of model.params.values()) p.trainable = false;
-    model.lora = LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] });
+    model.adapters = new AdapterPool(config, [LoraAdapter.create(ctx, config, { ...SETTINGS, targets: [...SETTINGS.targets] })]);
     const opt = new AdamW(ctx, DEFAULT_ADAMW);
     for (let s = 0; s < 3; s++) {
       const res = trainStep(model, opt, [d], 2e-2);
@@ -205,16 +206,16 @@ describe('LoRA on the GPT model', () => {
     const trained = await logitsOf();
     const dir = mkdtempSync(join(tmpdir(), 'continual-lab-adapter-'));
     try {
-      await savePeftAdapterDir(dir, config, model.lora.settings, await model.lora.toTensors(ctx));
+      await savePeftAdapterDir(dir, config, model.adapters.adapters[0].settings, await model.adapters.adapters[0].toTensors(ctx));
       expect(readdirSync(dir).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
       const back = await loadPeftAdapterDir(dir, config);
-      model.lora.dispose(ctx);
-      model.lora = LoraAdapter.fromTensors(ctx, config, back.settings, back.values);
+      model.adapters.dispose(ctx);
+      model.adapters = new AdapterPool(config, [LoraAdapter.fromTensors(ctx, config, back.settings, back.values)]);
       const reloaded = await logitsOf();
       expect(Buffer.from(reloaded.buffer).equals(Buffer.from(trained.buffer))).toBe(true);
       // The training did change the adapter: the base alone gives other logits.
-      model.lora.dispose(ctx);
-      model.lora = null;
+      model.adapters.dispose(ctx);
+      model.adapters = null;
       const base = await logitsOf();
       expect(Buffer.from(base.buffer).equals(Buffer.from(trained.buffer))).toBe(false);
     } finally {

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import type { GpuContext } from '../../src/gpu/context';
 import type { GpuTensor } from '../../src/gpu/tensor';
-import { matmul, MATMUL_VARIANTS, type MatmulOptions, type MatmulVariant } from '../../src/kernels/matmul';
+import { matmul, MATMUL_VARIANTS, splitKSlices, type MatmulOptions, type MatmulVariant } from '../../src/kernels/matmul';
 import {
   forgetMatmulTuning,
   matmulTuningKey,
@@ -26,6 +26,7 @@ interface Case {
   alpha: number;
   variant: MatmulVariant;
   lowRank?: { R: number; vTransposed: boolean; scale: number };
+  splitK?: number;
 }
 
 /** Shapes of A and B that give op(A) [batch?, M, K] and op(B) [batch?, K, N]. */
@@ -92,6 +93,7 @@ async function check(c: Case, seed: number): Promise<void> {
     out,
     variant: c.variant,
     lowRank: lowOpt,
+    splitK: c.splitK,
   });
   expect(got).toBe(out);
   const want = matmulRef(f64(a), c.aShape, f64(b), c.bShape, {
@@ -103,7 +105,7 @@ async function check(c: Case, seed: number): Promise<void> {
   });
   const what = `${c.variant} a${JSON.stringify(c.aShape)}${c.transA ? 'T' : ''} b${JSON.stringify(c.bShape)}${
     c.transB ? 'T' : ''
-  }${c.accumulate ? ' +=' : ''}${c.lowRank ? ` lowRank ${JSON.stringify(c.lowRank)}` : ''}`;
+  }${c.accumulate ? ' +=' : ''}${c.lowRank ? ` lowRank ${JSON.stringify(c.lowRank)}` : ''}${c.splitK ? ` splitK ${c.splitK}` : ''}`;
   expectClose(await ctx.readF32(out), want, what);
   ctx.release(ta, tb, out, ...extra);
 }
@@ -126,6 +128,47 @@ for (const variant of MATMUL_VARIANTS) {
     }
   }
 }
+
+describe('matmul split-K', () => {
+  // Long reductions into few outputs, K cut into slices whose last one is shorter.
+  const SPLIT_SIZES: Array<[number, number, number, number]> = [
+    [7, 9, 1031, 3],
+    [5, 13, 777, 7],
+    [1, 1, 600, 2],
+    [33, 3, 2049, 64],
+  ];
+  it.each(combos)('%s transA=%s transB=%s accumulate=%s matches float64', async (...combo) => {
+    const [variant, transA, transB, accumulate] = combo;
+    const ctx = gpu();
+    const live = ctx.poolStats().live;
+    let seed = 40;
+    for (const [M, N, K, splitK] of SPLIT_SIZES) {
+      await check({ ...operandShapes(M, N, K, transA, transB), transA, transB, accumulate, alpha: -1.25, variant, splitK }, seed++);
+    }
+    expect(ctx.poolStats().live).toBe(live);
+  });
+
+  it('is chosen for long reductions into few outputs (the LM head input gradient of a BPE model) and off otherwise', async () => {
+    expect(splitKSlices(1, 50257)).toBe(32);
+    expect(splitKSlices(4, 50257)).toBe(8);
+    expect(splitKSlices(64, 50257)).toBe(1);
+    expect(splitKSlices(1, 300)).toBe(1);
+    const ctx = gpu();
+    const before = ctx.dispatchCount;
+    // [12, 16] output over K = 5003: one register-tile workgroup without split-K.
+    await check({ ...operandShapes(12, 16, 5003, false, false), transA: false, transB: false, accumulate: false, alpha: 1, variant: 'regtile' }, 3);
+    expect(ctx.dispatchCount - before).toBe(2);
+  });
+
+  it('refuses a split of a batched or low-rank product', () => {
+    const ctx = gpu();
+    const a = ctx.upload(new Float32Array(2 * 3 * 4), [2, 3, 4]);
+    const b = ctx.upload(new Float32Array(4 * 5), [4, 5]);
+    expect(() => matmul(ctx, a, b, { splitK: 2 })).toThrow(/splitK needs an unbatched product/);
+    expect(() => matmul(ctx, { ...a, shape: [6, 4] }, b, { splitK: 0 })).toThrow(/splitK must be a positive integer/);
+    ctx.release(a, b);
+  });
+});
 
 describe('matmul', () => {
   it.each(combos)('%s transA=%s transB=%s accumulate=%s matches float64 on awkward sizes', async (...combo) => {
