@@ -58,8 +58,12 @@ export interface StepReport {
 }
 
 export interface TrainHooks {
-  /** Called before each step is queued: return 'stop' to end the run there (a pause can await here). */
-  beforeStep?: (step: number) => 'continue' | 'stop' | Promise<'continue' | 'stop'>;
+  /**
+   * Called before each step is queued: return 'stop' to end the run there (a pause can
+   * await here). `settle()` waits until every queued step has been reported (onStep), for
+   * a caller that pauses or stops and wants the report of the step still in flight first.
+   */
+  beforeStep?: (step: number, settle: () => Promise<void>) => 'continue' | 'stop' | Promise<'continue' | 'stop'>;
   /** Called after step k was queued (and before any later step is), with k. */
   onQueued?: (step: number) => void;
   /** Called once each step's loss is known, in order. */
@@ -219,10 +223,15 @@ export class Trainer {
     };
 
     let pending: Pending | null = null;
+    const settle = async () => {
+      const p = pending;
+      pending = null;
+      if (p) await report(p);
+    };
     try {
       for (let k = 0; k < totalSteps; k++) {
         const step = k + 1;
-        if ((await hooks.beforeStep?.(step)) === 'stop') {
+        if ((await hooks.beforeStep?.(step, settle)) === 'stop') {
           stopped = true;
           break;
         }
@@ -259,8 +268,7 @@ export class Trainer {
         pending = next;
         if (previous) await report(previous);
       }
-      if (pending) await report(pending);
-      pending = null;
+      await settle();
     } finally {
       // A failure mid-run must not leave readbacks unobserved.
       if (pending) await Promise.allSettled([pending.values, pending.terms]);

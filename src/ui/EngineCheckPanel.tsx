@@ -7,6 +7,29 @@ function formatEta(s: number): string {
   return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.ceil(s)} s`;
 }
 
+/**
+ * The worker's matmul measurement, kept between visits (the worker has no localStorage).
+ * The result names its adapter; the worker ignores one measured on another.
+ */
+const WORKER_TUNING_KEY = 'continual-lab/worker-matmul-tuning';
+
+function storedWorkerTuning(): unknown {
+  try {
+    const text = localStorage.getItem(WORKER_TUNING_KEY);
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function keepWorkerTuning(tuning: unknown): void {
+  try {
+    localStorage.setItem(WORKER_TUNING_KEY, JSON.stringify(tuning));
+  } catch {
+    // Storage full or disabled: the worker measures again next time.
+  }
+}
+
 /** Runs DEMO_JOB in the training Web Worker: proof that the engine works in this browser. */
 export function EngineCheckPanel() {
   const worker = useRef<Worker | null>(null);
@@ -20,9 +43,11 @@ export function EngineCheckPanel() {
   function start() {
     if (!worker.current) {
       worker.current = new Worker(new URL('../worker/trainingWorker.ts', import.meta.url), { type: 'module' });
+      worker.current.postMessage({ type: 'init', matmulTuning: storedWorkerTuning() });
       worker.current.onmessage = (ev: MessageEvent<FromWorker>) => {
         const m = ev.data;
-        if (m.type === 'progress') setProgress(m);
+        if (m.type === 'tuned') keepWorkerTuning(m.tuning);
+        else if (m.type === 'progress') setProgress(m);
         else if (m.type === 'paused') setStatus('paused');
         else if (m.type === 'resumed') setStatus('running');
         else if (m.type === 'stopped') setStatus('stopped');

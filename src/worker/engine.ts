@@ -4,17 +4,21 @@ import { generateGreedy } from '../model/generate';
 import { GptModel } from '../model/gpt';
 import { AdapterPool } from '../model/adapterPool';
 import { DEFAULT_LORA, LoraAdapter } from '../model/lora';
-import { makeBatch, releaseBatch } from '../train/batch';
-import { AdamW, DEFAULT_ADAMW } from '../train/optimizer';
-import { learningRate } from '../train/schedule';
-import { trainStep } from '../train/trainStep';
+import { ensureMatmulTuned } from '../diagnostics/matmulTuningCache';
+import { matmulTuningKey } from '../kernels/matmulTuning';
+import { tokenizerForConfig } from '../model/modelTokenizer';
+import { encodeExamples, Trainer } from '../train/trainer';
 import { byteTokenizer } from '../tokenizer/byteTokenizer';
+import type { Tokenizer } from '../tokenizer/tokenizer';
 import { validateJob, type FinetuneJob, type FromWorker, type ToWorker } from './protocol';
 
 /**
- * Runs jobs for one GPU context and answers protocol messages. Control messages (pause,
- * stop) take effect between optimizer steps; progress is posted after each step's loss has
- * been read back (asynchronously: the next step is already queued).
+ * Runs jobs for one GPU context and answers protocol messages. Jobs train through the
+ * engine's one trainer (src/train/trainer.ts), so one step is always queued ahead of the
+ * step being reported. Control messages (pause, stop) take effect before the next step is
+ * queued, after the step in flight has been reported. The first job measures the matmul
+ * variants for this adapter (or adopts the result `options.matmulTuning` carries from an
+ * earlier visit) and posts it as `tuned`.
  */
 export class TrainingEngine {
   private state: 'idle' | 'running' | 'paused' | 'stopping' = 'idle';
@@ -33,11 +37,20 @@ export class TrainingEngine {
     private readonly ctx: GpuContext,
     private readonly post: (m: FromWorker) => void,
     private readonly loadBase: (ctx: GpuContext) => Promise<GptModel>,
-  ) {}
+    options: { matmulTuning?: unknown } = {},
+  ) {
+    this.storedTuning = options.matmulTuning;
+  }
+
+  private storedTuning: unknown;
 
   /** Handles one message; a start resolves when its run ends. */
   async handle(msg: ToWorker): Promise<void> {
     switch (msg.type) {
+      case 'init':
+        // Only before the first measurement: a result in use is never swapped mid-session.
+        if (!this.tuned) this.storedTuning = msg.matmulTuning;
+        return;
       case 'start':
         return this.start(msg.job);
       case 'pause':
@@ -83,69 +96,104 @@ export class TrainingEngine {
     }
   }
 
+  /**
+   * The matmul variant for this adapter, measured once per context (about a second on a
+   * software adapter) or taken from a result the page stored after an earlier visit.
+   * A new measurement is posted so the page can keep it.
+   */
+  private tuned: Promise<void> | null = null;
+
+  private ensureTuned(): Promise<void> {
+    this.tuned ??= (async () => {
+      const store = new Map<string, string>();
+      if (this.storedTuning !== undefined) store.set(matmulTuningKey(this.ctx.adapter), JSON.stringify(this.storedTuning));
+      const { tuning, fromCache } = await ensureMatmulTuned(this.ctx, { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) });
+      this.post({ type: 'tuned', tuning, fromCache });
+    })();
+    // A failed measurement (device lost, say) is tried again by the next job.
+    this.tuned.catch(() => (this.tuned = null));
+    return this.tuned;
+  }
+
   private async run(job: FinetuneJob): Promise<void> {
     const { ctx } = this;
-    const tok = byteTokenizer;
-    const model = job.model
-      ? GptModel.init(
-          ctx,
-          makeGptConfig({
-            ...job.model,
-            vocab_size: tok.vocabSize,
-            bos_token_id: tok.specials.begin,
-            eos_token_id: tok.specials.end,
-            continual_lab: { tokenizer: 'bytes' },
-          }),
-          job.seed,
-        )
-      : await this.loadBase(ctx);
-    const { config } = model;
-    if (config.continual_lab?.tokenizer !== 'bytes') {
-      model.dispose();
-      throw new Error('the engine trains byte-level models only; this base uses another tokenizer');
+    await this.ensureTuned();
+    let model: GptModel;
+    let tok: Tokenizer;
+    if (job.model) {
+      tok = byteTokenizer;
+      model = GptModel.init(
+        ctx,
+        makeGptConfig({
+          ...job.model,
+          vocab_size: tok.vocabSize,
+          bos_token_id: tok.specials.begin,
+          eos_token_id: tok.specials.end,
+          continual_lab: { tokenizer: 'bytes' },
+        }),
+        job.seed,
+      );
+    } else {
+      model = await this.loadBase(ctx);
+      try {
+        tok = await tokenizerForConfig(model.config, 'the base model');
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
     }
+    const { config } = model;
     if (job.lora) {
       for (const p of model.params.values()) p.trainable = false;
       const { rank, alpha, dropout = 0, targets = DEFAULT_LORA.targets } = job.lora;
       model.adapters = new AdapterPool(config, [LoraAdapter.create(ctx, config, { rank, alpha, dropout, targets, seed: job.seed })]);
     }
-    const pairs = job.examples.map((e) => tok.encodePair(e.prompt, e.answer, config.n_positions));
-    const batch = makeBatch(ctx, pairs, tok.specials.pad);
-    const optimizer = new AdamW(ctx, { ...DEFAULT_ADAMW, weightDecay: 0 });
-    const schedule = { peakLr: job.peakLr, warmupSteps: job.warmupSteps, totalSteps: job.steps, minLr: job.peakLr / 10 };
-    const started = performance.now();
-    let lastLoss = NaN;
-    let step = 0;
+    const { pairs } = encodeExamples(tok, job.examples, config.n_positions);
+    const batchSize = job.batchSize ?? Math.min(16, pairs.length);
+    const trainer = new Trainer(model, tok, {
+      batchSize,
+      microBatchSize: job.microBatchSize,
+      epochs: Math.ceil(job.steps / Math.ceil(pairs.length / batchSize)),
+      maxSteps: job.steps,
+      peakLr: job.peakLr,
+      warmupSteps: job.warmupSteps,
+      seed: job.seed,
+      optimizer: { weightDecay: 0 },
+    });
     try {
-      for (step = 1; step <= job.steps; step++) {
-        if (this.state === 'paused') {
-          this.post({ type: 'paused', runId: job.runId, step: step - 1 });
-          // A resume may arrive before we start waiting (even from inside post), so wait only
-          // while still paused.
-          while (this.stateNow() === 'paused') await new Promise<void>((r) => this.resumeWaiters.push(r));
-          // Changed by a message handled while we waited (narrowing cannot see that).
-          if (this.stateNow() === 'running') this.post({ type: 'resumed', runId: job.runId, step: step - 1 });
-        }
-        if (this.state === 'stopping') {
-          this.post({ type: 'stopped', runId: job.runId, step: step - 1 });
-          return;
-        }
-        const lr = learningRate(schedule, step);
-        const r = trainStep(model, optimizer, [batch], lr, job.seed);
-        lastLoss = (await ctx.readF32(r.losses[0]))[0];
-        ctx.release(...r.losses, ...(r.gradNorm ? [r.gradNorm] : []));
-        if (!Number.isFinite(lastLoss)) throw new Error(`loss became ${lastLoss} at step ${step}: lower the learning rate`);
-        const seconds = (performance.now() - started) / 1000;
-        this.post({
-          type: 'progress',
-          runId: job.runId,
-          step,
-          totalSteps: job.steps,
-          loss: lastLoss,
-          learningRate: lr,
-          tokensPerSecond: (batch.lossTokens * step) / seconds,
-          etaSeconds: (seconds / step) * (job.steps - step),
-        });
+      const summary = await trainer.train(pairs, {
+        beforeStep: async (step, settle) => {
+          if (this.state === 'paused') {
+            // Report the step still in flight before saying where the run paused.
+            await settle();
+            this.post({ type: 'paused', runId: job.runId, step: step - 1 });
+            // A resume may arrive before we start waiting (even from inside post), so wait only
+            // while still paused.
+            while (this.stateNow() === 'paused') await new Promise<void>((r) => this.resumeWaiters.push(r));
+            // Changed by a message handled while we waited (narrowing cannot see that).
+            if (this.stateNow() === 'running') this.post({ type: 'resumed', runId: job.runId, step: step - 1 });
+          }
+          if (this.stateNow() === 'stopping') {
+            await settle();
+            return 'stop';
+          }
+          return 'continue';
+        },
+        onStep: (r) =>
+          this.post({
+            type: 'progress',
+            runId: job.runId,
+            step: r.step,
+            totalSteps: r.totalSteps,
+            loss: r.loss,
+            learningRate: r.learningRate,
+            tokensPerSecond: r.tokensPerSecond,
+            etaSeconds: r.etaSeconds,
+          }),
+      });
+      if (summary.stopped) {
+        this.post({ type: 'stopped', runId: job.runId, step: summary.steps });
+        return;
       }
       const prompts = job.examples.map((e) => [tok.specials.begin, ...tok.encode(e.prompt)]);
       const maxAnswer = Math.max(...pairs.map((p) => p.ids.length - p.promptLength));
@@ -159,15 +207,14 @@ export class TrainingEngine {
       this.post({
         type: 'result',
         runId: job.runId,
-        steps: job.steps,
-        seconds: (performance.now() - started) / 1000,
-        finalLoss: lastLoss,
+        steps: summary.steps,
+        seconds: summary.seconds,
+        finalLoss: summary.lastLoss,
         exactMatch: (100 * exact) / job.examples.length,
         answers,
       });
     } finally {
-      releaseBatch(ctx, batch);
-      optimizer.dispose();
+      trainer.dispose();
       model.adapters?.dispose(ctx);
       model.dispose();
     }

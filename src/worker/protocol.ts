@@ -1,4 +1,5 @@
 import type { AdapterSummary } from '../gpu/adapterInfo';
+import type { MatmulTuning } from '../kernels/matmulTuning';
 import { isLoraTarget, LORA_SLICE_TARGETS, LORA_TARGETS, type LoraTarget } from '../model/lora';
 
 /**
@@ -25,13 +26,20 @@ export interface FinetuneJob {
   examples: Array<{ prompt: string; answer: string }>;
   model?: { n_layer: number; n_head: number; n_embd: number; n_positions: number };
   lora?: JobLora;
+  /** Optimizer steps (the budget): epochs over the examples repeat until it is spent. */
   steps: number;
+  /** Examples per step; default min(16, examples). */
+  batchSize?: number;
+  /** Examples per forward pass (gradient accumulation); default batchSize. */
+  microBatchSize?: number;
   peakLr: number;
   warmupSteps: number;
   seed: number;
 }
 
 export type ToWorker =
+  /** Optional, first: a matmul tuning result an earlier session posted as `tuned`. */
+  | { type: 'init'; matmulTuning?: unknown }
   | { type: 'start'; job: FinetuneJob }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -62,6 +70,8 @@ export interface RunResult {
 
 export type FromWorker =
   | { type: 'ready'; adapter: AdapterSummary }
+  /** The matmul variant measured (or adopted) for this adapter, for the page to keep. */
+  | { type: 'tuned'; tuning: MatmulTuning; fromCache: boolean }
   | Progress
   | { type: 'paused'; runId: string; step: number }
   | { type: 'resumed'; runId: string; step: number }
@@ -82,6 +92,8 @@ export function validateJob(job: FinetuneJob): string[] {
       }
     });
   const ints: Array<[string, unknown]> = [['steps', job.steps]];
+  if (job.batchSize !== undefined) ints.push(['batchSize', job.batchSize]);
+  if (job.microBatchSize !== undefined) ints.push(['microBatchSize', job.microBatchSize]);
   if (job.model !== undefined) {
     ints.push(
       ['model.n_layer', job.model?.n_layer],
@@ -102,6 +114,9 @@ export function validateJob(job: FinetuneJob): string[] {
     }
   }
   for (const [k, v] of ints) if (!Number.isInteger(v) || (v as number) < 1) problems.push(`${k} must be a positive integer`);
+  if (Number.isInteger(job.batchSize) && Number.isInteger(job.microBatchSize) && job.microBatchSize! > job.batchSize!) {
+    problems.push(`microBatchSize must be in 1..batchSize (${job.batchSize})`);
+  }
   if (!(job.peakLr > 0)) problems.push('peakLr must be > 0');
   if (!Number.isInteger(job.warmupSteps) || job.warmupSteps < 0) problems.push('warmupSteps must be a non-negative integer');
   if (!Number.isInteger(job.seed)) problems.push('seed must be an integer');
