@@ -8,6 +8,8 @@ const PORT = Number(process.env.E2E_PORT ?? 5174);
 // against the Vite dev server on 127.0.0.1: navigator.gpu needs a secure context.
 export default defineConfig({
   testDir: 'e2e',
+  // Checks of the built bundle only make sense against `vite preview`: e2e/production.config.ts.
+  testIgnore: ['production.spec.ts'],
   timeout: 120_000,
   expect: { timeout: 30_000 },
   workers: 1,

@@ -10,6 +10,10 @@ export default defineConfig({
   server: { host: '127.0.0.1', port: 5173, strictPort: true },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true },
   build: { target: 'es2022' },
+  // The training worker is started as a module worker ({ type: 'module' }) and its code
+  // splits (the tokenizers load on demand), which the default 'iife' worker format cannot
+  // express; every browser with WebGPU also runs module workers.
+  worker: { format: 'es' },
   test: {
     projects: [
       {
