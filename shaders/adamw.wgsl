@@ -6,7 +6,10 @@
 // The host folds the step-dependent factors into uniforms in float64 (stepSize =
 // lr / (1 - beta1^t), bc2Sqrt = sqrt(1 - beta2^t)), so the shader needs no pow and the
 // step count t never reaches the GPU as an integer.
-// Layout: param, grad, m, v flat f32 arrays of n elements (any shape).
+// `main_clipped` first scales g by PyTorch's clip_grad_norm_ factor min(1, maxNorm /
+// (norm + 1e-6)) from the global norm that shaders/grad_norm.wgsl left on the GPU, so
+// clipping costs no pass of its own over the gradients.
+// Layout: param, grad, m, v flat f32 arrays of n elements (any shape); main_clipped: norm f32 [1].
 // Dispatch: ceil(n / WG) workgroups of WG threads, folded into y past the x limit
 // (src/gpu/grid.ts); one element per thread.
 
@@ -20,6 +23,7 @@ struct Params {
   eps: f32,
   stepSize: f32,
   bc2Sqrt: f32,
+  maxNorm: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,6 +32,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
+fn update(i: u32, g: f32) {
+  let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+  let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  param[i] = param[i] * p.decay - p.stepSize * mi / (sqrt(vi) / p.bc2Sqrt + p.eps);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -35,10 +47,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= p.n) {
     return;
   }
-  let g = grad[i];
-  let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-  let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
-  m[i] = mi;
-  v[i] = vi;
-  param[i] = param[i] * p.decay - p.stepSize * mi / (sqrt(vi) / p.bc2Sqrt + p.eps);
+  update(i, grad[i]);
+}
+
+@group(0) @binding(5) var<storage, read> norm: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main_clipped(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= p.n) {
+    return;
+  }
+  update(i, grad[i] * min(1.0, p.maxNorm / (norm[0] + 1e-6)));
 }

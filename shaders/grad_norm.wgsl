@@ -3,7 +3,7 @@
 //   partial (once per tensor): dst[offset + j] = sum_k src[j + k * threads]^2, one thread
 //       per j < threads; each tensor owns its own slice of the partials buffer
 //   finish (once): dst[0] = sqrt(sum_j src[j]) over all n partials
-// The norm stays on the GPU; shaders/grad_norm_scale.wgsl clips with it.
+// The norm stays on the GPU; shaders/adamw.wgsl (main_clipped) clips with it.
 // Layout: `partial`: src = one gradient, flat f32 [n]; dst = partials f32 [total].
 //         `finish`:  src = partials f32 [n]; dst = norm f32 [1].
 // Dispatch: `partial` ceil(threads / WG) workgroups of WG threads, folded into y past the

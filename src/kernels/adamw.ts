@@ -7,6 +7,7 @@ import { expectDType, expectFinite, expectPositiveInt, expectShape } from './che
 
 const WG = 256;
 const ADAMW = { name: 'adamw', shader: 'adamw', constants: { WG } };
+const ADAMW_CLIPPED = { name: 'adamw_clipped', shader: 'adamw', entryPoint: 'main_clipped', constants: { WG } };
 
 /** AdamW hyperparameters; defaults are torch.optim.AdamW's. */
 export interface AdamWConfig {
@@ -16,6 +17,11 @@ export interface AdamWConfig {
   eps?: number;
   /** Decoupled weight decay (0 for biases and LayerNorm parameters, by convention). */
   weightDecay?: number;
+  /**
+   * Global gradient-norm clipping: the gradient is scaled by min(1, maxNorm / (norm + 1e-6))
+   * as it is read, with `norm` the global norm (f32 [1]) that gradNorm left on the GPU.
+   */
+  clip?: { norm: GpuTensor; maxNorm: number };
 }
 
 export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 } as const;
@@ -50,10 +56,18 @@ export function adamwStep(
   if (!(beta2 >= 0 && beta2 < 1)) throw new ShapeError(k, `beta2 must be in [0, 1), got ${beta2}`);
   if (eps <= 0) throw new ShapeError(k, `eps must be > 0, got ${eps}`);
   if (weightDecay < 0) throw new ShapeError(k, `weightDecay must be >= 0, got ${weightDecay}`);
+  const { clip } = config;
+  if (clip) {
+    expectDType(k, 'clip.norm', clip.norm, 'f32');
+    expectShape(k, 'clip.norm', clip.norm, [1]);
+    expectFinite(k, 'clip.maxNorm', clip.maxNorm);
+    if (clip.maxNorm <= 0) throw new ShapeError(k, `clip.maxNorm must be > 0, got ${clip.maxNorm}`);
+    if (buffers.has(clip.norm.buffer)) throw new ShapeError(k, 'clip.norm must be a buffer of its own');
+  }
   // Step-dependent factors in float64 here, so the shader needs neither pow nor t.
   const stepSize = lr / (1 - beta1 ** step);
   const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
-  ctx.dispatch(ADAMW, {
+  ctx.dispatch(clip ? ADAMW_CLIPPED : ADAMW, {
     params: new Params()
       .u32(param.size)
       .f32(1 - lr * weightDecay)
@@ -62,8 +76,9 @@ export function adamwStep(
       .f32(eps)
       .f32(stepSize)
       .f32(bc2Sqrt)
+      .f32(clip?.maxNorm ?? 0)
       .bytes(),
-    buffers: [param, grad, m, v],
+    buffers: clip ? [param, grad, m, v, clip.norm] : [param, grad, m, v],
     workgroups: grid1d(ctx, param.size, WG),
   });
 }

@@ -3,7 +3,7 @@ import { ShapeError } from '../gpu/errors';
 import { grid1d } from '../gpu/grid';
 import { Params } from '../gpu/params';
 import type { GpuTensor } from '../gpu/tensor';
-import { expectDType, expectFinite } from './check';
+import { expectDType } from './check';
 
 const WG = 256;
 /** Each stage-1 thread sums at least this many squares... */
@@ -13,7 +13,6 @@ const MAX_THREADS = 4096;
 
 const PARTIAL = { name: 'grad_norm_partial', shader: 'grad_norm', entryPoint: 'partial', constants: { WG } };
 const FINISH = { name: 'grad_norm_finish', shader: 'grad_norm', entryPoint: 'finish', constants: { WG } };
-const SCALE = { name: 'grad_norm_scale', shader: 'grad_norm_scale', constants: { WG } };
 
 function threadsFor(n: number): number {
   return Math.max(1, Math.min(MAX_THREADS, Math.ceil(n / MIN_PER_THREAD)));
@@ -54,26 +53,5 @@ export function gradNorm(ctx: GpuContext, grads: readonly GpuTensor[], out?: Gpu
   });
   // Safe right away: the pool only hands the buffer to work queued after these dispatches.
   ctx.release(partials);
-  return norm;
-}
-
-/**
- * Global gradient-norm clipping without a CPU round trip: computes the norm (gradNorm),
- * then scales every gradient in place by min(1, maxNorm / (norm + 1e-6)) on the GPU.
- * Returns the norm before clipping (f32 [1], caller releases). A non-finite norm (a NaN
- * or inf gradient) makes the gradients non-finite too; the returned norm shows it.
- */
-export function clipGradNorm(ctx: GpuContext, grads: readonly GpuTensor[], maxNorm: number, out?: GpuTensor): GpuTensor {
-  const k = 'clipGradNorm';
-  expectFinite(k, 'maxNorm', maxNorm);
-  if (maxNorm <= 0) throw new ShapeError(k, `maxNorm must be > 0, got ${maxNorm}`);
-  const norm = gradNorm(ctx, grads, out);
-  for (const g of grads) {
-    ctx.dispatch(SCALE, {
-      params: new Params().u32(g.size).f32(maxNorm).bytes(),
-      buffers: [g, norm],
-      workgroups: grid1d(ctx, g.size, WG),
-    });
-  }
   return norm;
 }

@@ -2,7 +2,7 @@ import type { Parameter } from '../autograd/tape';
 import type { GpuContext } from '../gpu/context';
 import type { GpuTensor } from '../gpu/tensor';
 import { adamwStep, ADAMW_DEFAULTS } from '../kernels/adamw';
-import { clipGradNorm } from '../kernels/gradNorm';
+import { gradNorm } from '../kernels/gradNorm';
 
 export interface AdamWSettings {
   beta1: number;
@@ -47,13 +47,10 @@ export class AdamW {
     const live = [...params].filter((p) => p.trainable && p.grad);
     this.t++;
     let norm: GpuTensor | null = null;
-    if (this.settings.maxGradNorm > 0 && live.length > 0) {
-      norm = clipGradNorm(
-        this.ctx,
-        live.map((p) => p.grad!),
-        this.settings.maxGradNorm,
-      );
-    }
+    // Clipping rides in the update: one norm over every gradient, then each AdamW dispatch
+    // scales its gradient by the clip factor as it reads it.
+    if (this.settings.maxGradNorm > 0 && live.length > 0) norm = gradNorm(this.ctx, live.map((p) => p.grad!));
+    const clip = norm ? { norm, maxNorm: this.settings.maxGradNorm } : undefined;
     for (const p of live) {
       let s = this.moments.get(p);
       if (!s) {
@@ -66,6 +63,7 @@ export class AdamW {
         beta2: this.settings.beta2,
         eps: this.settings.eps,
         weightDecay: decays(p) ? this.settings.weightDecay : 0,
+        clip,
       });
     }
     return norm;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors';
 import { ADAMW_DEFAULTS, adamwStep, type AdamWConfig } from '../../src/kernels/adamw';
+import { gradNorm } from '../../src/kernels/gradNorm';
 import { adamwRef, type AdamWState } from '../../src/reference/adamw';
+import { clipGradNormRef } from '../../src/reference/gradNorm';
 import { normal, rng, uniform } from '../../src/util/random';
 import { expectClose, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
@@ -49,6 +51,39 @@ describe('adamwStep', () => {
     },
   );
 
+  it.each([
+    [0.5, 'clips'],
+    [1e9, 'leaves gradients as they are'],
+    [1e-5, 'keeps the 1e-6 of the clip factor (visible when the norm is tiny)'],
+  ])('with clip maxNorm %d %s: clip_grad_norm_ then AdamW, in float64', async (maxNorm) => {
+    const ctx = gpu();
+    const done = leakCheck(ctx);
+    const r = rng(5);
+    const tiny = maxNorm < 1e-3;
+    const sizes = [7, 130, 1000];
+    const params = sizes.map((n) => normal(n, r, 0.5));
+    const tp = params.map((p) => ctx.upload(p, [p.length]));
+    const tm = sizes.map((n) => ctx.zeros([n]));
+    const tv = sizes.map((n) => ctx.zeros([n]));
+    const tg = sizes.map((n) => ctx.empty([n]));
+    let states: AdamWState[] = params.map((p) => ({ param: f64(p), m: new Float64Array(p.length), v: new Float64Array(p.length) }));
+    const cfg: AdamWConfig = { lr: 1e-2, weightDecay: 0.1 };
+    for (let step = 1; step <= 3; step++) {
+      const grads = sizes.map((n) => uniform(n, r, -2, 2).map((g) => (tiny ? g * 1e-5 : g)));
+      grads.forEach((g, i) => ctx.write(tg[i], g));
+      const norm = gradNorm(ctx, tg);
+      tp.forEach((p, i) => adamwStep(ctx, p, tg[i], tm[i], tv[i], step, { ...cfg, clip: { norm, maxNorm } }));
+      const want = clipGradNormRef(grads.map(f64), maxNorm);
+      if (tiny) expect(want.norm).toBeLessThan(1e-2); // so that 1e-6 shifts the factor by over 1e-4
+      states = states.map((st, i) => adamwRef(st, want.grads[i], step, { ...ADAMW_DEFAULTS, ...cfg }));
+      ctx.release(norm);
+    }
+    for (let i = 0; i < sizes.length; i++) expectClose(await ctx.readF32(tp[i]), states[i].param, `param ${i} (n=${sizes[i]})`);
+    // The gradients themselves are left as they were (clipping happens as they are read).
+    ctx.release(...tp, ...tm, ...tv, ...tg);
+    done();
+  });
+
   it('rejects bad shapes, shared buffers and bad hyperparameters before dispatching', () => {
     const ctx = gpu();
     const done = leakCheck(ctx);
@@ -68,6 +103,10 @@ describe('adamwStep', () => {
     expect(() => adamwStep(ctx, p, g, m, v, 1, { lr: 1e-3, beta2: Infinity })).toThrow(/beta2 must be finite/);
     expect(() => adamwStep(ctx, p, g, m, v, 1, { lr: 1e-3, eps: 0 })).toThrow(/eps must be > 0/);
     expect(() => adamwStep(ctx, p, g, m, v, 1, { lr: 1e-3, weightDecay: -0.1 })).toThrow(/weightDecay must be >= 0/);
+    const one = ctx.empty([1]);
+    expect(() => adamwStep(ctx, p, g, m, v, 1, { lr: 1e-3, clip: { norm: one, maxNorm: 0 } })).toThrow(/clip\.maxNorm must be > 0/);
+    expect(() => adamwStep(ctx, p, g, m, v, 1, { lr: 1e-3, clip: { norm: p, maxNorm: 1 } })).toThrow(/clip\.norm has shape/);
+    ctx.release(one);
     ctx.release(p, g, m, v, wrong, gi);
     done();
   });
