@@ -1,4 +1,7 @@
-// The two peer libraries, driven through their public APIs the way their users would.
+// The two peer libraries, driven through their public APIs the way their users would: TF.js
+// with its constants made once as tensors, jax-js's multi-op LoRA cases under jit (its
+// README's advice for long sequences of ops on the GPU; single matmuls stay eager, where jit
+// has nothing to fuse).
 //
 // Synchronisation matches ours: a batch of calls ends with a full readback of the last
 // call's output (TensorFlow.js `data()`, jax-js `data()`). jax-js evaluates lazily, so its
@@ -6,7 +9,7 @@
 // never read would not run at all.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
-import { blockUntilReady, defaultDevice, getWebGPUDevice, init, numpy as np } from '@jax-js/jax';
+import { blockUntilReady, defaultDevice, getWebGPUDevice, init, jit, numpy as np } from '@jax-js/jax';
 import { describeDevice, type Contender } from './contender';
 import type { Prepared } from './harness';
 import type { LoraInputs, LoraShape, MatmulShape } from './reference';
@@ -29,12 +32,21 @@ export async function createTfjs(): Promise<Contender> {
     lib: 'tfjs',
     variants: [''],
     adapterInfo,
-    matmul: (s, a, b) => tfPrepared([tf.tensor2d(a, [s.m, s.k]), tf.tensor2d(b, bShape(s))], ([ta, tb]) => [
-      tf.matMul(ta, tb, false, s.transB),
-    ]),
-    lora: (s, t) => tfPrepared(tfLoraInputs(s, t), ([x, W, A, B, dy]) => tfLora(s.scale, x, W, A, B, dy)),
-    pair: (s, t) =>
-      tfPrepared(tfLoraInputs(s, t), ([x, W, , , dy]) => [tf.matMul(x, W, false, true), tf.matMul(dy, W)]),
+    matmul: (s, a, b) => {
+      const [ta, tb] = [tf.tensor2d(a, [s.m, s.k]), tf.tensor2d(b, bShape(s))];
+      return tfPrepared([ta, tb], () => [tf.matMul(ta, tb, false, s.transB)]);
+    },
+    lora: (s, t) => {
+      const [x, W, A, B, dy] = tfLoraInputs(s, t);
+      // A JS number passed to an op becomes a new scalar tensor, uploaded, on every call.
+      const scale = tf.scalar(s.scale);
+      return tfPrepared([x, W, A, B, dy, scale], () => tfLora(scale, x, W, A, B, dy));
+    },
+    pair: (s, t) => {
+      const ins = tfLoraInputs(s, t);
+      const [x, W, , , dy] = ins;
+      return tfPrepared(ins, () => [tf.matMul(x, W, false, true), tf.matMul(dy, W)]);
+    },
   };
 }
 
@@ -47,7 +59,7 @@ function tfLoraInputs(s: LoraShape, t: LoraInputs): tf.Tensor2D[] {
   return [tf.tensor2d(t.x, [m, k]), tf.tensor2d(t.W, [n, k]), tf.tensor2d(t.A, [r, k]), tf.tensor2d(t.B, [n, r]), tf.tensor2d(t.dy, [m, n])];
 }
 
-function tfLora(scale: number, x: tf.Tensor2D, W: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor[] {
+function tfLora(scale: tf.Scalar, x: tf.Tensor2D, W: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor[] {
   return tf.tidy(() => {
     const xa = tf.matMul(x, A, false, true);
     const y = tf.add(tf.matMul(x, W, false, true), tf.mul(tf.matMul(xa, B, false, true), scale));
@@ -59,23 +71,24 @@ function tfLora(scale: number, x: tf.Tensor2D, W: tf.Tensor2D, A: tf.Tensor2D, B
   });
 }
 
-function tfPrepared(inputs: tf.Tensor2D[], call: (inputs: tf.Tensor2D[]) => tf.Tensor[]): Prepared {
+/** `owned`: the tensors made at preparation (inputs and constants), freed by dispose(). */
+function tfPrepared(owned: tf.Tensor[], call: () => tf.Tensor[]): Prepared {
   return {
     async once() {
-      const outs = call(inputs);
+      const outs = call();
       const data = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
       tf.dispose(outs);
       return data;
     },
     async batch(n) {
       const all: tf.Tensor[][] = [];
-      for (let i = 0; i < n; i++) all.push(call(inputs));
+      for (let i = 0; i < n; i++) all.push(call());
       const last = all[n - 1];
       await last[last.length - 1].data();
       tf.dispose(all.flat());
     },
     dispose() {
-      tf.dispose(inputs);
+      tf.dispose(owned);
     },
   };
 }
@@ -98,16 +111,25 @@ export async function createJaxjs(): Promise<Contender> {
     lib: 'jaxjs',
     variants: [''],
     adapterInfo,
-    matmul: (s, a, b) =>
-      jaxPrepared([np.array(a, { shape: [s.m, s.k] }), np.array(b, { shape: bShape(s) })], ([ja, jb]) => [
-        np.matmul(ja.ref, s.transB ? jb.ref.transpose() : jb.ref),
-      ]),
-    lora: (s, t) => jaxPrepared(jaxLoraInputs(s, t), ([x, W, A, B, dy]) => jaxLora(s.scale, x, W, A, B, dy)),
-    pair: (s, t) =>
-      jaxPrepared(jaxLoraInputs(s, t), ([x, W, , , dy]) => [
-        np.matmul(x.ref, W.ref.transpose()),
-        np.matmul(dy.ref, W.ref),
-      ]),
+    matmul: (s, a, b) => {
+      const [ja, jb] = [np.array(a, { shape: [s.m, s.k] }), np.array(b, { shape: bShape(s) })];
+      return jaxPrepared([ja, jb], () => [np.matmul(ja.ref, s.transB ? jb.ref.transpose() : jb.ref)]);
+    },
+    lora: (s, t) => {
+      const ins = jaxLoraInputs(s, t);
+      const [x, W, A, B, dy] = ins;
+      // Traced once per prepared case (compiled on the check's call, before any timing); the
+      // scale is a constant of the trace, as a literal in the user's function would be.
+      const f = jit(jaxLora(s.scale));
+      return jaxPrepared(ins, () => f(x.ref, W.ref, A.ref, B.ref, dy.ref), f);
+    },
+    pair: (s, t) => {
+      const ins = jaxLoraInputs(s, t);
+      const [x, W, , , dy] = ins;
+      // Under jit as well, so that LoRA over the plain pair compares like with like.
+      const f = jit(jaxPair);
+      return jaxPrepared(ins, () => f(x.ref, W.ref, dy.ref), f);
+    },
   };
 }
 
@@ -122,28 +144,35 @@ function jaxLoraInputs(s: LoraShape, t: LoraInputs): JArray[] {
   ];
 }
 
-// jax-js arrays are reference counted and every call consumes its arguments: `.ref` keeps
-// an input alive for the next use.
-function jaxLora(scale: number, x: JArray, W: JArray, A: JArray, B: JArray, dy: JArray): JArray[] {
+// jax-js arrays are reference counted and every call, a jitted one included, consumes its
+// arguments: `.ref` keeps an array alive for a later use. The prepared inputs go into every
+// call as new references, so they outlive all of them.
+
+/** Forward and backward of a LoRA layer; consumes each argument exactly once, as jit requires. */
+const jaxLora = (scale: number) => (x: JArray, W: JArray, A: JArray, B: JArray, dy: JArray): JArray[] => {
   const xa = np.matmul(x.ref, A.ref.transpose());
   const y = np.matmul(x.ref, W.ref.transpose()).add(np.matmul(xa.ref, B.ref.transpose()).mul(scale));
-  const dyB = np.matmul(dy.ref, B.ref);
-  const dx = np.matmul(dy.ref, W.ref).add(np.matmul(dyB.ref, A.ref).mul(scale));
-  const dA = np.matmul(dyB.transpose(), x.ref).mul(scale);
-  const dB = np.matmul(dy.ref.transpose(), xa.ref).mul(scale);
+  const dyB = np.matmul(dy.ref, B);
+  const dx = np.matmul(dy.ref, W).add(np.matmul(dyB.ref, A).mul(scale));
+  const dA = np.matmul(dyB.transpose(), x).mul(scale);
+  const dB = np.matmul(dy.transpose(), xa.ref).mul(scale);
   return [y, xa, dx, dA, dB];
-}
+};
 
-function jaxPrepared(inputs: JArray[], call: (inputs: JArray[]) => JArray[]): Prepared {
+/** The two plain matmuls a LoRA layer adds to: x W^T and dy W. */
+const jaxPair = (x: JArray, W: JArray, dy: JArray): JArray[] => [np.matmul(x, W.ref.transpose()), np.matmul(dy, W)];
+
+/** `inputs`: the arrays made at preparation; `compiled`: a jitted function to free with them. */
+function jaxPrepared(inputs: JArray[], call: () => JArray[], compiled?: { dispose(): void }): Prepared {
   return {
     async once() {
-      const outs = call(inputs);
+      const outs = call();
       // data() realises the array, reads it and releases it.
       return Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
     },
     async batch(n) {
       const all: JArray[] = [];
-      for (let i = 0; i < n; i++) all.push(...call(inputs));
+      for (let i = 0; i < n; i++) all.push(...call());
       await blockUntilReady(all);
       const last = all.pop()!;
       await last.data();
@@ -151,6 +180,7 @@ function jaxPrepared(inputs: JArray[], call: (inputs: JArray[]) => JArray[]): Pr
     },
     dispose() {
       for (const a of inputs) a.dispose();
+      compiled?.dispose();
     },
   };
 }

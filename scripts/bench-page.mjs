@@ -1,7 +1,8 @@
 // What both benchmark runners share: build one bench page with Vite, serve it from
 // http://127.0.0.1:<free port> (WebGPU needs a secure context; COOP/COEP give
 // performance.now() microsecond resolution), open it in headless Chromium with the shared
-// WebGPU flags, relay its log, and wait for window.__benchResult.
+// WebGPU flags, relay its log, and wait for window.__benchResult. A runner may open more
+// pages of the same build afterwards, each in a fresh browser context.
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -77,8 +78,13 @@ export function compactJson(value) {
  * query, waits up to timeoutMin for its result, prints it with printTables, writes the JSON
  * to jsonPath and exits: 0 when the result says ok, 1 otherwise (page console errors are
  * printed then).
+ *
+ * `extend(result, openPage)`, when given, runs after the first page has closed and may amend
+ * the result: `openPage(query, label)` opens the same page with another query in a fresh
+ * browser context (so nothing of an earlier page's JavaScript state is shared) and resolves
+ * with its result once the page has closed again.
  */
-export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath, printTables }) {
+export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath, printTables, extend }) {
   const t0 = Date.now();
   const outDir = mkdtempSync(join(tmpdir(), 'bench-page-'));
   let server;
@@ -111,29 +117,41 @@ export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath
       },
     });
     server = await serve(outDir);
-    const qs = new URLSearchParams(query);
-    const url = `http://127.0.0.1:${server.address().port}/${pagePath}${qs.size ? `?${qs}` : ''}`;
-
     browser = await chromium.launch({ executablePath: chromiumExecutable(), args: chromiumArgs(), headless: true });
-    const page = await browser.newPage();
-    page.on('console', (msg) => {
-      const text = msg.text();
-      if (text.startsWith('[bench] ')) console.log(`  ${text.slice(8)}`);
-      else if (msg.type() === 'error' || msg.type() === 'warning') {
-        if (msg.type() === 'error') consoleErrors.push(text);
-        console.log(`  [page ${msg.type()}] ${text}`);
-      }
-    });
-    page.on('pageerror', (err) => {
-      consoleErrors.push(String(err?.stack ?? err));
-      console.log(`  [page exception] ${err}`);
-    });
-    page.on('crash', () => consoleErrors.push('page crashed'));
 
-    console.log(`Opening ${url} in ${chromiumExecutable()} (Chromium ${browser.version()})`);
-    await page.goto(url);
-    const handle = await page.waitForFunction(() => window.__benchResult, null, { timeout: timeoutMin * 60_000, polling: 500 });
-    const result = await handle.jsonValue();
+    const openPage = async (pageQuery, label = '') => {
+      const qs = new URLSearchParams(pageQuery);
+      const url = `http://127.0.0.1:${server.address().port}/${pagePath}${qs.size ? `?${qs}` : ''}`;
+      const tag = label ? `[${label}] ` : '';
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        page.on('console', (msg) => {
+          const text = msg.text();
+          if (text.startsWith('[bench] ')) console.log(`  ${tag}${text.slice(8)}`);
+          else if (msg.type() === 'error' || msg.type() === 'warning') {
+            if (msg.type() === 'error') consoleErrors.push(`${tag}${text}`);
+            console.log(`  ${tag}[page ${msg.type()}] ${text}`);
+          }
+        });
+        page.on('pageerror', (err) => {
+          consoleErrors.push(`${tag}${String(err?.stack ?? err)}`);
+          console.log(`  ${tag}[page exception] ${err}`);
+        });
+        page.on('crash', () => consoleErrors.push(`${tag}page crashed`));
+
+        console.log(`Opening ${url} in ${chromiumExecutable()} (Chromium ${browser.version()})`);
+        await page.goto(url);
+        const handle = await page.waitForFunction(() => window.__benchResult, null, { timeout: timeoutMin * 60_000, polling: 500 });
+        return await handle.jsonValue();
+      } finally {
+        // Closing the context frees the page's GPU devices before the next page starts.
+        await context.close().catch(() => {});
+      }
+    };
+
+    const result = await openPage(query);
+    if (extend && !result.fatal) await extend(result, openPage);
     result.browser = `Chromium ${browser.version()}`;
     result.versions = {
       tfjs: version('@tensorflow/tfjs-core'),

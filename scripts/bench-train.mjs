@@ -3,9 +3,10 @@
 //
 // Training tokens/s of the default base model (a LoRA step and a full fine-tune step on
 // 16 x 128 tokens) for our engine, TensorFlow.js and jax-js in one headless Chromium page on
-// one adapter (bench/train.html, see bench/train/main.ts for the method). Prints a table
-// and the JSON, writes the JSON to bench-results/train.json, and exits non-zero when a page
-// or library fails or any library's losses disagree with the checks.
+// one adapter (bench/train.html, see bench/train/main.ts for the method), then each
+// library's GPU memory in a page of its own per mode. Prints a table and the JSON, writes the
+// JSON to bench-results/train.json, and exits non-zero when a page or library fails or any
+// library's losses disagree with the checks.
 import { join, resolve } from 'node:path';
 import { root, runBenchPage, table, times } from './bench-page.mjs';
 
@@ -67,6 +68,7 @@ function printTables(res) {
         o.ok ? num(o.tokensPerSecond) : o.error ? 'FAILED' : '-',
         num(o.msPerStep),
         mib(o.gpuBytes),
+        mib(o.gpuBytesSharedPage),
         o.checkLosses.map((l) => l.toFixed(4)).join(' '),
         o.firstStepRelErr === null ? '-' : o.firstStepRelErr.toExponential(1),
         o.afterUpdateRelErr === null ? '-' : o.afterUpdateRelErr.toExponential(1),
@@ -77,9 +79,9 @@ function printTables(res) {
   console.log('\nTraining step throughput (median of timed steps; losses read back; ratio = our tokens/s over theirs)\n');
   console.log(
     table(
-      ['case', 'lib', 'tokens/s', 'ms/step', 'GPU MiB', 'check losses (steps 1-3)', 'step 1 vs f64', 'steps 2-3 vs ours', 'ours/them'],
+      ['case', 'lib', 'tokens/s', 'ms/step', 'GPU MiB', '(shared page)', 'check losses (steps 1-3)', 'step 1 vs f64', 'steps 2-3 vs ours', 'ours/them'],
       rows,
-      ['l', 'l', 'r', 'r', 'r', 'l', 'r', 'r', 'r'],
+      ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r'],
     ),
   );
   for (const c of res.cases ?? []) {
@@ -89,7 +91,61 @@ function printTables(res) {
         `vs jax-js ${times(c.ratio_vs_jaxjs)} (target >= ${c.target.vs_jaxjs}x: ${met(c.ratio_vs_jaxjs, c.target.vs_jaxjs)})`,
     );
   }
-  console.log(`\nTotal page time ${res.seconds} s`);
+  console.log(
+    '\nGPU MiB: measured in a fresh page per (mode, library) after the checked steps; "(shared page)": the same figure in\n' +
+      'the timing page, where earlier libraries and modes may have left buffers behind; jax-js exposes no figure.',
+  );
+  console.log(`Total page time ${res.seconds} s (timing page)`);
+}
+
+const relErr = (got, want) => Math.abs(got - want) / Math.max(Math.abs(want), 1e-12);
+
+/**
+ * Memory, after the timing page: one fresh page per (mode, library) that prepares only that
+ * library's case, runs the checked steps and reads the library's figure. In the shared page a
+ * figure could include what earlier libraries or modes left behind (TF.js's pool is
+ * backend-wide and never shrinks). The memory page's losses must repeat the timing page's, so
+ * the figure belongs to the computation that was checked and timed.
+ */
+async function measureMemory(res, openPage, quick) {
+  const sources = res.memory?.sources ?? {};
+  const pages = [];
+  for (const c of res.cases ?? []) {
+    for (const [lib, o] of Object.entries(c.results)) {
+      // Libraries that failed their check are not measured, and one without a figure needs no page.
+      if (!o.ok || !sources[lib]) continue;
+      const query = { libs: lib, modes: c.mode, memoryOnly: '1', matmul: res.tuning?.chosen };
+      if (quick) query.quick = '1';
+      const entry = { case: c.id, lib, query: new URLSearchParams(query).toString(), gpuBytes: null, ok: false };
+      pages.push(entry);
+      const t0 = Date.now();
+      try {
+        const page = await openPage(query, `memory ${c.mode} ${lib}`);
+        const m = page.cases?.find((x) => x.id === c.id)?.results?.[lib];
+        if (!page.ok || !m) throw new Error(page.fatal || (page.failures ?? []).join('; ') || 'no result');
+        entry.checkLosses = m.checkLosses;
+        entry.lossesRelErrVsTimingPage = Number(Math.max(...m.checkLosses.map((l, i) => relErr(l, o.checkLosses[i]))).toPrecision(3));
+        if (!(entry.lossesRelErrVsTimingPage <= res.tolerances.afterUpdateVsOurs)) {
+          throw new Error(`losses ${m.checkLosses.join(', ')} differ from the timing page's ${o.checkLosses.join(', ')}`);
+        }
+        entry.gpuBytes = m.gpuBytes;
+        entry.ok = true;
+        o.gpuBytes = m.gpuBytes;
+      } catch (e) {
+        entry.error = String(e?.message ?? e);
+        res.failures.push(`${c.id} ${lib} memory page: ${entry.error}`);
+        res.ok = false;
+      }
+      entry.seconds = Math.round((Date.now() - t0) / 100) / 10;
+    }
+  }
+  res.memory = {
+    method:
+      'gpuBytes: one fresh page per (mode, library) that prepares that case, runs the checked steps and then reads the figure; ' +
+      'gpuBytesSharedPage: the same figure in the shared timing page after timing',
+    ...res.memory,
+    pages,
+  };
 }
 
 const opts = parseArgs(process.argv.slice(2));
@@ -97,4 +153,11 @@ const query = {};
 if (opts.quick) query.quick = '1';
 if (opts.libs) query.libs = opts.libs;
 if (opts.modes) query.modes = opts.modes;
-runBenchPage({ page: 'bench/train.html', query, timeoutMin: opts.timeoutMin, jsonPath: opts.json, printTables });
+runBenchPage({
+  page: 'bench/train.html',
+  query,
+  timeoutMin: opts.timeoutMin,
+  jsonPath: opts.json,
+  printTables,
+  extend: (res, openPage) => measureMemory(res, openPage, opts.quick),
+});

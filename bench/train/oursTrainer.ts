@@ -2,6 +2,7 @@
 // the lab's fine-tunes run (src/train/trainStep.ts), on a browser GpuContext.
 import type { GpuContext } from '../../src/gpu/context';
 import { GptModel } from '../../src/model/gpt';
+import { AdapterPool } from '../../src/model/adapterPool';
 import { LoraAdapter, type LoraTarget } from '../../src/model/lora';
 import type { GpuBatch } from '../../src/train/batch';
 import { AdamW } from '../../src/train/optimizer';
@@ -12,6 +13,7 @@ import { describeDevice } from '../contender';
 export function createOursTrainer(ctx: GpuContext): TrainContender {
   return {
     lib: 'ours',
+    memorySource: "our buffer pool's live plus pooled bytes (GpuContext.poolStats)",
     adapterInfo: () => describeDevice(ctx.device),
     prepare: async (c) => prepareOurs(ctx, c),
   };
@@ -41,7 +43,7 @@ async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
       ctx.write(pair.A.value, c.lora.A.get(name)!);
       ctx.write(pair.B.value, c.lora.B.get(name)!);
     }
-    model.lora = adapter;
+    model.adapters = new AdapterPool(c.config, [adapter]);
   }
   const { lr, ...settings } = c.optimizer;
   const optimizer = new AdamW(ctx, settings);
@@ -68,7 +70,7 @@ async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
     },
     dispose() {
       optimizer.dispose();
-      model.lora?.dispose(ctx);
+      model.adapters?.dispose(ctx);
       model.dispose();
       ctx.release(batch.ids, batch.positions, batch.targets, batch.mask);
       ctx.pool.trim();

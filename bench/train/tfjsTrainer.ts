@@ -9,7 +9,12 @@ import { initTfjsWebgpu } from '../peers';
 import type { TrainCase, TrainContender, Trainer } from './trainer';
 
 export async function createTfjsTrainer(): Promise<TrainContender> {
-  return { lib: 'tfjs', adapterInfo: await initTfjsWebgpu(), prepare: async (c) => prepareTfjs(c) };
+  return {
+    lib: 'tfjs',
+    memorySource: 'tf.memory().numBytesAllocatedInGPU (the whole webgpu backend: live plus pooled buffers)',
+    adapterInfo: await initTfjsWebgpu(),
+    prepare: async (c) => prepareTfjs(c),
+  };
 }
 
 /** What the webgpu backend adds to tf.memory(). */
@@ -41,14 +46,10 @@ function prepareTfjs(c: TrainCase): Trainer {
     owned.push(t);
     return t;
   };
-  // Constants as tensors made once: a JS number passed to an op becomes a new scalar tensor
-  // (and a GPU upload) on every call. Made on first use, which is inside a step's tidy, hence keep.
-  const scalars = new Map<number, tf.Scalar>();
-  const num = (value: number): tf.Scalar => {
-    let s = scalars.get(value);
-    if (!s) scalars.set(value, (s = own(tf.keep(tf.scalar(value)))));
-    return s;
-  };
+  // Constants as tensors made here, once: a JS number passed to an op becomes a new scalar
+  // tensor (and a GPU upload) on every call. (TF.js's own gradient functions still make a few
+  // such scalars inside every backward pass; no user code can avoid those.)
+  const num = (value: number): tf.Scalar => own(tf.scalar(value));
 
   // Base weights: variables when they train, plain tensors (never differentiated) under LoRA.
   // tf.variable shares the initial tensor's data, so the initial tensor goes with the tidy.
@@ -77,6 +78,20 @@ function prepareTfjs(c: TrainCase): Trainer {
   }
   const varList = slots.map((s) => s.param);
   const loraScale = num(c.lora.alpha / c.lora.rank);
+  const lnEps = num(config.layer_norm_epsilon);
+  const one = num(1);
+  const half = num(0.5);
+  const geluC = num(Math.sqrt(2 / Math.PI));
+  const geluK = num(0.044715);
+  const attnScale = num(1 / Math.sqrt(D));
+  const maxNorm = num(maxGradNorm);
+  const normEps = num(1e-6);
+  const beta1T = num(beta1);
+  const beta2T = num(beta2);
+  const oneMinusBeta1 = num(1 - beta1);
+  const oneMinusBeta2 = num(1 - beta2);
+  const epsT = num(eps);
+  const decay = num(1 - lr * weightDecay);
 
   // The batch, uploaded once as the step's inputs.
   const ids = own(tf.tensor1d(c.ids, 'int32'));
@@ -87,7 +102,6 @@ function prepareTfjs(c: TrainCase): Trainer {
   const causalBias = own(tf.tensor2d(causal, [T, T]));
 
   const w = (n: string) => params.get(`transformer.${n}`)!;
-  const lnEps = num(config.layer_norm_epsilon);
   const layerNorm = (x: tf.Tensor2D, n: string): tf.Tensor2D => {
     const { mean, variance } = tf.moments(x, -1, true);
     const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, lnEps)));
@@ -108,8 +122,8 @@ function prepareTfjs(c: TrainCase): Trainer {
     return tf.add(y, tf.matMul(xa, loraB.get(`transformer.${n}`)!, false, true));
   };
   const gelu = (x: tf.Tensor2D): tf.Tensor2D => {
-    const inner = tf.mul(tf.mul(x, num(Math.sqrt(2 / Math.PI))), tf.add(num(1), tf.mul(tf.square(x), num(0.044715))));
-    return tf.mul(tf.mul(x, num(0.5)), tf.add(num(1), tf.tanh(inner)));
+    const inner = tf.mul(tf.mul(x, geluC), tf.add(one, tf.mul(tf.square(x), geluK)));
+    return tf.mul(tf.mul(x, half), tf.add(one, tf.tanh(inner)));
   };
   const heads = (t: tf.Tensor): tf.Tensor4D => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]);
 
@@ -122,7 +136,7 @@ function prepareTfjs(c: TrainCase): Trainer {
       const p = `h.${l}`;
       const qkv = linear(layerNorm(x, `${p}.ln_1`), `${p}.attn.c_attn`);
       const [q, key, v] = tf.split(qkv, 3, 1).map(heads);
-      const scores = tf.add(tf.matMul(tf.mul(q, num(1 / Math.sqrt(D))), key, false, true), causalBias);
+      const scores = tf.add(tf.matMul(tf.mul(q, attnScale), key, false, true), causalBias);
       const att = tf.matMul(tf.softmax(scores), v);
       const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [R, C]) as tf.Tensor2D;
       x = tf.add(x, linear(merged, `${p}.attn.c_proj`));
@@ -133,31 +147,45 @@ function prepareTfjs(c: TrainCase): Trainer {
     return tf.losses.softmaxCrossEntropy(labels, logits, mask, 0, tf.Reduction.MEAN) as tf.Scalar;
   };
 
-  const oneMinusBeta1 = num(1 - beta1);
-  const oneMinusBeta2 = num(1 - beta2);
-  const decay = num(1 - lr * weightDecay);
+  // The bias corrections change every step: lr / (1 - beta1^t) and sqrt(1 - beta2^t), folded
+  // in float64 on the host as our AdamW and jax-js's step get them. Rather than a new scalar
+  // per step, a table of them for the first steps is uploaded here and each step slices its
+  // row on the GPU (accumulating beta^t on the GPU in float32, as tf.train.adam does, would
+  // change the values). The table doubles if a trainer ever runs past it.
   let t = 0;
+  let corrections: tf.Tensor2D | null = null;
+  const correctionsFor = (steps: number): tf.Tensor2D => {
+    if (corrections && corrections.shape[0] >= steps) return corrections;
+    const rows = Math.max(1024, 2 * (corrections?.shape[0] ?? 0));
+    const table = new Float32Array(2 * rows);
+    for (let i = 1; i <= rows; i++) {
+      table[2 * i - 2] = lr / (1 - beta1 ** i);
+      table[2 * i - 1] = Math.sqrt(1 - beta2 ** i);
+    }
+    corrections?.dispose();
+    corrections = tf.tensor2d(table, [rows, 2]);
+    return corrections;
+  };
+  correctionsFor(1);
 
   // One step's GPU work; returns the loss tensor, still on the GPU.
   const step = (): tf.Scalar => {
     t += 1;
-    // Bias corrections in float64 on the host, as our AdamW folds them.
-    const stepSize = lr / (1 - beta1 ** t);
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+    const table = correctionsFor(t);
     return tf.tidy(() => {
       const { value, grads } = tf.variableGrads(loss, varList);
       const gs = varList.map((p) => grads[p.name]);
       // tf.stack, not tf.addN: the webgpu addN binds every input in one shader and fails past
       // the device's storage-buffer limit (8 on SwiftShader), where concat splits the inputs.
       const norm = tf.sqrt(tf.sum(tf.stack(gs.map((g) => tf.sum(tf.square(g))))));
-      const clip = tf.minimum(num(1), tf.div(num(maxGradNorm), tf.add(norm, num(1e-6))));
-      const stepT = tf.scalar(stepSize);
-      const bc2T = tf.scalar(bc2Sqrt);
+      const clip = tf.minimum(one, tf.div(maxNorm, tf.add(norm, normEps)));
+      const stepT = tf.reshape(tf.slice(table, [t - 1, 0], [1, 1]), []);
+      const bc2T = tf.reshape(tf.slice(table, [t - 1, 1], [1, 1]), []);
       slots.forEach((s, i) => {
         const g = tf.mul(gs[i], clip);
-        const m = tf.add(tf.mul(s.m, num(beta1)), tf.mul(g, oneMinusBeta1));
-        const v = tf.add(tf.mul(s.v, num(beta2)), tf.mul(tf.square(g), oneMinusBeta2));
-        const update = tf.div(tf.mul(m, stepT), tf.add(tf.div(tf.sqrt(v), bc2T), num(eps)));
+        const m = tf.add(tf.mul(s.m, beta1T), tf.mul(g, oneMinusBeta1));
+        const v = tf.add(tf.mul(s.v, beta2T), tf.mul(tf.square(g), oneMinusBeta2));
+        const update = tf.div(tf.mul(m, stepT), tf.add(tf.div(tf.sqrt(v), bc2T), epsT));
         s.m.assign(m);
         s.v.assign(v);
         s.param.assign(tf.sub(s.decays ? tf.mul(s.param, decay) : s.param, update));
@@ -189,7 +217,8 @@ function prepareTfjs(c: TrainCase): Trainer {
     dispose() {
       tf.dispose(owned);
       owned.length = 0;
-      scalars.clear();
+      corrections?.dispose();
+      corrections = null;
     },
   };
 }

@@ -64,6 +64,9 @@ export interface Trainer {
 export interface TrainContender {
   /** 'ours', 'tfjs' or 'jaxjs'. */
   readonly lib: string;
+  /** What Trainer.gpuBytes() counts, in words for the result; null when it reports nothing,
+   *  so the runner opens no memory page for this library. */
+  readonly memorySource: string | null;
   /** Adapter as this library's own device reports it. */
   adapterInfo(): string;
   prepare(c: TrainCase): Promise<Trainer>;
