@@ -83,8 +83,11 @@ export function compactJson(value) {
  * the result: `openPage(query, label)` opens the same page with another query in a fresh
  * browser context (so nothing of an earlier page's JavaScript state is shared) and resolves
  * with its result once the page has closed again.
+ *
+ * `expose` maps names to Node functions the page may call (Playwright's exposeFunction:
+ * arguments and results pass as JSON); `onClose` runs at the end, whatever happened.
  */
-export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath, printTables, extend }) {
+export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath, printTables, extend, expose = {}, onClose }) {
   const t0 = Date.now();
   const outDir = mkdtempSync(join(tmpdir(), 'bench-page-'));
   let server;
@@ -92,6 +95,7 @@ export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath
   const consoleErrors = [];
   let exitCode = 1;
   const cleanup = async () => {
+    await onClose?.();
     await browser?.close().catch(() => {});
     await new Promise((r) => (server ? server.close(() => r()) : r()));
     rmSync(outDir, { recursive: true, force: true });
@@ -126,6 +130,7 @@ export async function runBenchPage({ page: pagePath, query, timeoutMin, jsonPath
       const context = await browser.newContext();
       try {
         const page = await context.newPage();
+        for (const [name, fn] of Object.entries(expose)) await page.exposeFunction(name, fn);
         page.on('console', (msg) => {
           const text = msg.text();
           if (text.startsWith('[bench] ')) console.log(`  ${tag}${text.slice(8)}`);

@@ -1,17 +1,21 @@
-// npm run bench:train [-- --quick] [-- --libs ours,tfjs,jaxjs] [-- --modes lora,full]
+// npm run bench:train [-- --quick] [-- --libs ours,node,tfjs,jaxjs] [-- --modes lora,full,small]
 //                     [-- --json PATH] [-- --timeout-min N]
 //
 // Training tokens/s of the default base model (a LoRA step and a full fine-tune step on
-// 16 x 128 tokens) for our engine, TensorFlow.js and jax-js in one headless Chromium page on
-// one adapter (bench/train.html, see bench/train/main.ts for the method), then each
-// library's GPU memory in a page of its own per mode. Prints a table and the JSON, writes the
-// JSON to bench-results/train.json, and exits non-zero when a page or library fails or any
-// library's losses disagree with the checks.
+// 16 x 128 tokens, and the small step: 16 examples of ~35 tokens with LoRA on all four
+// projections) for our engine in Chromium, our engine in Node (Dawn, in a child process this
+// runner serves to the page), TensorFlow.js and jax-js, timed in the same rounds of one
+// headless Chromium page on one adapter (bench/train.html, see bench/train/main.ts for the
+// method), then each browser library's GPU memory in a page of its own per mode. Prints a
+// table and the JSON, writes the JSON to bench-results/train.json, and exits non-zero when a
+// page or library fails or any library's losses disagree with the checks.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { root, runBenchPage, table, times } from './bench-page.mjs';
 
-const LIBS = ['ours', 'tfjs', 'jaxjs'];
-const MODES = ['lora', 'full'];
+const LIBS = ['ours', 'node', 'tfjs', 'jaxjs'];
+const MODES = ['lora', 'full', 'small'];
 
 function parseList(value, known, flag) {
   const items = (value ?? '').split(',').filter(Boolean);
@@ -33,7 +37,7 @@ function parseArgs(argv) {
     else if (a === '--json') opts.json = resolve(argv[++i] ?? '');
     else if (a === '--timeout-min') opts.timeoutMin = Number(argv[++i]);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/bench-train.mjs [--quick] [--libs ours,tfjs,jaxjs] [--modes lora,full] [--json PATH] [--timeout-min N]');
+      console.log(`usage: node scripts/bench-train.mjs [--quick] [--libs ${LIBS.join(',')}] [--modes ${MODES.join(',')}] [--json PATH] [--timeout-min N]`);
       process.exit(0);
     } else {
       console.error(`unknown argument ${a}`);
@@ -56,35 +60,46 @@ function printTables(res) {
     `Model: ${m.dir} (${m.parameters} parameters, ${m.config?.n_layer} layers, width ${m.config?.n_embd})   ${res.browser}   ` +
       `tfjs ${res.versions.tfjs}   jax-js ${res.versions.jaxjs}   mode: ${res.quick ? 'quick' : 'full'}   our matmul: ${res.tuning?.chosen}`,
   );
-  const libs = ['ours', 'tfjs', 'jaxjs'];
+  const libs = ['ours', 'node', 'tfjs', 'jaxjs'];
   const rows = [];
   for (const c of res.cases ?? []) {
     for (const lib of libs) {
       const o = c.results[lib];
       if (!o) continue;
       rows.push([
-        lib === 'ours' ? `${c.mode} ${c.B}x${c.T}` : '',
-        lib,
+        lib === 'ours' ? `${c.kind} ${c.B}x${c.T}` : '',
+        lib === 'node' ? 'ours (Node)' : lib,
         o.ok ? num(o.tokensPerSecond) : o.error ? 'FAILED' : '-',
         num(o.msPerStep),
+        o.dispatchesPerStep === null || o.dispatchesPerStep === undefined ? '-' : num(o.dispatchesPerStep),
         mib(o.gpuBytes),
         mib(o.gpuBytesSharedPage),
         o.checkLosses.map((l) => l.toFixed(4)).join(' '),
         o.firstStepRelErr === null ? '-' : o.firstStepRelErr.toExponential(1),
         o.afterUpdateRelErr === null ? '-' : o.afterUpdateRelErr.toExponential(1),
-        lib === 'ours' ? '' : times(lib === 'tfjs' ? c.ratio_vs_tfjs : c.ratio_vs_jaxjs),
+        lib === 'ours' ? '' : lib === 'node' ? `${num(c.node_vs_chromium, 2)} (time)` : times(lib === 'tfjs' ? c.ratio_vs_tfjs : c.ratio_vs_jaxjs),
       ]);
     }
   }
   console.log('\nTraining step throughput (median of timed steps; losses read back; ratio = our tokens/s over theirs)\n');
   console.log(
     table(
-      ['case', 'lib', 'tokens/s', 'ms/step', 'GPU MiB', '(shared page)', 'check losses (steps 1-3)', 'step 1 vs f64', 'steps 2-3 vs ours', 'ours/them'],
+      ['case', 'lib', 'tokens/s', 'ms/step', 'dispatches', 'GPU MiB', '(shared page)', 'check losses (steps 1-3)', 'step 1 vs f64', 'steps 2-3 vs ours', 'ours/them'],
       rows,
-      ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r'],
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r'],
     ),
   );
+  const below = (r, t) => (r === null || r === undefined ? 'not measured' : r <= t ? 'met' : 'NOT met');
   for (const c of res.cases ?? []) {
+    if (c.node_vs_chromium !== null && c.node_vs_chromium !== undefined) {
+      console.log(`  ${c.id}: node_vs_chromium ${num(c.node_vs_chromium, 3)} (step time, goal <= ${res.targets.node_vs_chromium}: ${below(c.node_vs_chromium, res.targets.node_vs_chromium)})`);
+    }
+  }
+  for (const [lib, r] of Object.entries(res.small_vs_big ?? {})) {
+    console.log(`  small_vs_big (${lib === 'node' ? 'ours in Node' : 'ours in Chromium'}): ${num(r, 3)} (goal <= ${res.targets.small_vs_big}: ${below(r, res.targets.small_vs_big)}; token share ${num(res.small_token_share, 3)})`);
+  }
+  for (const c of res.cases ?? []) {
+    if (c.ratio_vs_tfjs === null && c.ratio_vs_jaxjs === null) continue;
     const met = (r, t) => (r === null ? 'not measured' : r >= t ? 'met' : 'NOT met');
     console.log(
       `  ${c.id}: vs TF.js ${times(c.ratio_vs_tfjs)} (target >= ${c.target.vs_tfjs}x: ${met(c.ratio_vs_tfjs, c.target.vs_tfjs)}), ` +
@@ -114,13 +129,13 @@ async function measureMemory(res, openPage, quick) {
     for (const [lib, o] of Object.entries(c.results)) {
       // Libraries that failed their check are not measured, and one without a figure needs no page.
       if (!o.ok || !sources[lib]) continue;
-      const query = { libs: lib, modes: c.mode, memoryOnly: '1', matmul: res.tuning?.chosen };
+      const query = { libs: lib, modes: c.kind, memoryOnly: '1', matmul: res.tuning?.chosen };
       if (quick) query.quick = '1';
       const entry = { case: c.id, lib, query: new URLSearchParams(query).toString(), gpuBytes: null, ok: false };
       pages.push(entry);
       const t0 = Date.now();
       try {
-        const page = await openPage(query, `memory ${c.mode} ${lib}`);
+        const page = await openPage(query, `memory ${c.kind} ${lib}`);
         const m = page.cases?.find((x) => x.id === c.id)?.results?.[lib];
         if (!page.ok || !m) throw new Error(page.fatal || (page.failures ?? []).join('; ') || 'no result');
         entry.checkLosses = m.checkLosses;
@@ -148,7 +163,57 @@ async function measureMemory(res, openPage, quick) {
   };
 }
 
+/**
+ * Our engine in Node for the page: bench/train/nodeEngine.ts in a child process (under tsx,
+ * which runs the TypeScript sources as they are), started on the page's first request.
+ * Requests and replies are JSON lines matched by id.
+ */
+function nodeEngineServer() {
+  let child = null;
+  let nextId = 1;
+  const waiting = new Map();
+  const start = () => {
+    child = spawn(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'bench', 'train', 'nodeEngine.ts')], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const reply = JSON.parse(line);
+      waiting.get(reply.id)?.(line);
+      waiting.delete(reply.id);
+    });
+    // Dawn's and the Vulkan loader's chatter about drivers it skipped is not news.
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      if (!/XDG_RUNTIME_DIR|shaderUniform|InitializeImpl|While initializing adapter|^\s*$/.test(line)) console.log(`  [node] ${line}`);
+    });
+    child.on('exit', (code) => {
+      for (const [id, done] of waiting) done(JSON.stringify({ id, error: `the Node engine exited (code ${code})` }));
+      waiting.clear();
+      child = null;
+    });
+  };
+  return {
+    call: (request) =>
+      new Promise((done) => {
+        if (!child) start();
+        const id = nextId++;
+        waiting.set(id, done);
+        child.stdin.write(`${JSON.stringify({ ...JSON.parse(request), id })}\n`);
+      }),
+    close: () => {
+      if (!child) return;
+      const c = child;
+      return new Promise((done) => {
+        c.once('exit', done);
+        c.stdin.end();
+        setTimeout(() => c.kill(), 5000).unref();
+      });
+    },
+  };
+}
+
 const opts = parseArgs(process.argv.slice(2));
+const nodeEngine = nodeEngineServer();
 const query = {};
 if (opts.quick) query.quick = '1';
 if (opts.libs) query.libs = opts.libs;
@@ -160,4 +225,6 @@ runBenchPage({
   jsonPath: opts.json,
   printTables,
   extend: (res, openPage) => measureMemory(res, openPage, opts.quick),
+  expose: { __nodeEngine: (request) => nodeEngine.call(request) },
+  onClose: () => nodeEngine.close(),
 });

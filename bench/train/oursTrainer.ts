@@ -33,7 +33,8 @@ function uploadBatch(ctx: GpuContext, c: TrainCase): GpuBatch {
   };
 }
 
-async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
+/** Our trainer on any GpuContext: the page's (browser) or Node's (bench/train/nodeEngine.ts). */
+export async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
   const model = GptModel.fromTensors(ctx, c.config, c.weights);
   if (c.mode === 'lora') {
     for (const p of model.params.values()) p.trainable = false;
@@ -49,14 +50,17 @@ async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
   const optimizer = new AdamW(ctx, settings);
   const batch = uploadBatch(ctx, c);
 
+  let dispatches: number | null = null;
   const run = async (n: number): Promise<number> => {
     let last = null;
+    const d0 = ctx.dispatchCount;
     for (let i = 0; i < n; i++) {
       const { losses, gradNorm } = trainStep(model, optimizer, [batch], lr);
       if (gradNorm) ctx.release(gradNorm);
       if (last) ctx.release(last);
       last = losses[0];
     }
+    dispatches = (ctx.dispatchCount - d0) / n;
     const [loss] = await ctx.readF32(last!);
     ctx.release(last!);
     return loss;
@@ -68,6 +72,7 @@ async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
       const s = ctx.poolStats();
       return s.liveBytes + s.pooledBytes;
     },
+    dispatchesPerStep: () => dispatches,
     dispose() {
       optimizer.dispose();
       model.adapters?.dispose(ctx);

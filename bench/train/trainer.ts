@@ -31,6 +31,9 @@ export interface LoraCaseSettings {
 /** One training benchmark case: the same for every library. */
 export interface TrainCase {
   id: string;
+  /** How to build it again elsewhere (bench/train/cases.ts makeCase). */
+  kind: 'lora' | 'full' | 'small';
+  quick: boolean;
   config: GptConfig;
   /** Hugging Face GPT-2 names with the "transformer." prefix and HF layouts (Conv1D weights
    *  stored [in, out]; wte [vocab, n_embd] tied to the LM head). */
@@ -58,6 +61,11 @@ export interface Trainer {
   /** GPU bytes the library holds now for this trainer (weights, optimizer state, pooled
    *  buffers), or null when the library offers no way to tell. */
   gpuBytes(): number | null;
+  /** Compute dispatches per step in the last steps() call, where the library can count them. */
+  dispatchesPerStep?(): number | null;
+  /** Milliseconds per step of the last steps() call as the trainer timed it itself (one
+   *  running in another process excludes the messaging this way), or undefined. */
+  lastStepMs?(): number | undefined;
   dispose(): void;
 }
 
