@@ -176,7 +176,7 @@ async function runLora(c: LoraCase, contenders: Contender[], plan: TimingPlan) {
         label: `${c.id} ${label} x·W^T + dy·W`,
         flops: pairFlops,
         prepare: () => ct.pair(c, tp, v),
-        verify: (got) => compareOutputs(['x·W^T', 'dy·W'], got, [wantPair[0], wantPair[2]], [null, null], RTOL),
+        verify: (got) => compareOutputs(['x·W^T', 'dy·W'], got, [wantPair[0], wantPair[1]], [null, null], RTOL),
       });
       where.push([ct.lib, 'pair', v || 'default']);
     }

@@ -67,7 +67,7 @@ function tfLora(scale: tf.Scalar, x: tf.Tensor2D, W: tf.Tensor2D, A: tf.Tensor2D
     const dx = tf.add(tf.matMul(dy, W), tf.mul(tf.matMul(dyB, A), scale));
     const dA = tf.mul(tf.matMul(dyB, x, true, false), scale);
     const dB = tf.mul(tf.matMul(dy, xa, true, false), scale);
-    return [y, xa, dx, dA, dB];
+    return [y, dx, dA, dB];
   });
 }
 
@@ -155,8 +155,8 @@ const jaxLora = (scale: number) => (x: JArray, W: JArray, A: JArray, B: JArray, 
   const dyB = np.matmul(dy.ref, B);
   const dx = np.matmul(dy.ref, W).add(np.matmul(dyB.ref, A).mul(scale));
   const dA = np.matmul(dyB.transpose(), x).mul(scale);
-  const dB = np.matmul(dy.transpose(), xa.ref).mul(scale);
-  return [y, xa, dx, dA, dB];
+  const dB = np.matmul(dy.transpose(), xa).mul(scale);
+  return [y, dx, dA, dB];
 };
 
 /** The two plain matmuls a LoRA layer adds to: x W^T and dy W. */

@@ -76,10 +76,12 @@ export interface LoraInputs {
 }
 
 /** Names of the outputs every LoRA implementation returns, in this order. */
-export const LORA_OUTPUTS = ['y', 'xa', 'dx', 'dA', 'dB'] as const;
+// xa = x A^T is an intermediate every implementation computes but none needs to hand out
+// (our engine keeps it inside the autograd op, as the model runs it).
+export const LORA_OUTPUTS = ['y', 'dx', 'dA', 'dB'] as const;
 
 /**
- * y = x W^T + scale (x A^T) B^T, xa = x A^T, and for the loss gradient dy:
+ * y = x W^T + scale (x A^T) B^T (with xa = x A^T), and for the loss gradient dy:
  * dx = dy W + scale (dy B) A, dA = scale (dy B)^T x, dB = scale dy^T xa.
  */
 export function loraRef(s: LoraShape, t: LoraInputs): Float64Array[] {
@@ -130,7 +132,7 @@ export function loraRef(s: LoraShape, t: LoraInputs): Float64Array[] {
       for (let i = 0; i < m; i++) acc += t.dy[i * n + j] * xa[i * r + q];
       dB[j * r + q] = scale * acc;
     }
-  return [y, xa, dx, dA, dB];
+  return [y, dx, dA, dB];
 }
 
 /** Multiply-adds times two of one LoRA forward + backward (no dW: the base is frozen). */
