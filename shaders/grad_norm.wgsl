@@ -18,7 +18,8 @@ struct Params { n: u32, threads: u32, offset: u32 }
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
+// `finish` sums over the whole workgroup: one "row" for row_reduce's fixed-order tree.
+override ROW_THREADS: u32 = WG;
 
 @compute @workgroup_size(WG)
 fn partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -41,15 +42,10 @@ fn finish(@builtin(local_invocation_index) lid: u32) {
   for (var i = lid; i < p.n; i += WG) {
     s += src[i];
   }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k / 2u) {
-    if (lid < k) {
-      red[lid] = red[lid] + red[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let total = row_sum(s, lid);
   if (lid == 0u) {
-    dst[0] = sqrt(red[0]);
+    dst[0] = sqrt(total);
   }
 }
+
+//!include row_reduce

@@ -6,44 +6,13 @@
 //   a: [batch?, M, K], or [batch?, K, M] when TRANS_A     (p.strideA per batch)
 //   b: [batch?, K, N], or [batch?, N, K] when TRANS_B     (p.strideB per batch)
 //   c: [batch, M, N]                                       (M * N per batch)
+//   bias: [N] (read only when BIAS).
 //   main_lowrank only (batch 1): u: [M, R]; v: [N, R], or [R, N] when V_TRANS.
 // Dispatch: workgroup (WX, WY), chosen by the host (narrowed when M or N is small);
 //   grid (ceil(N / WX), ceil(M / WY), batch).
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override ACCUMULATE: bool = false;
-override V_TRANS: bool = false;
-// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
-// host points the batch strides at the slice starts and sums the partial products.
-override SPLIT_K: bool = false;
 override WX: u32 = 16;
 override WY: u32 = 16;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  strideA: u32,
-  strideB: u32,
-  alpha: f32,
-  R: u32,
-  scale: f32,
-  KS: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> u: array<f32>;
-@group(0) @binding(5) var<storage, read> v: array<f32>;
-
-// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
-fn k_len(z: u32) -> u32 {
-  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
-  return p.K;
-}
 
 fn dot_k(m: u32, n: u32, z: u32) -> f32 {
   let baseA = z * p.strideA;
@@ -60,8 +29,10 @@ fn dot_k(m: u32, n: u32, z: u32) -> f32 {
   return p.alpha * sum;
 }
 
-fn store_one(m: u32, n: u32, z: u32, value: f32) {
+fn store_one(m: u32, n: u32, z: u32, product: f32) {
   let i = z * p.M * p.N + m * p.N + n;
+  var value = product;
+  if (BIAS) { value += bias[n]; }
   if (ACCUMULATE) { c[i] = c[i] + value; } else { c[i] = value; }
 }
 
@@ -84,3 +55,5 @@ fn main_lowrank(@builtin(global_invocation_id) gid: vec3u) {
   }
   store_one(m, n, gid.z, dot_k(m, n, gid.z) + p.scale * low);
 }
+
+//!include matmul_common

@@ -10,6 +10,7 @@
 //   a: [batch?, M, K], or [batch?, K, M] when TRANS_A     (p.strideA per batch)
 //   b: [batch?, K, N], or [batch?, N, K] when TRANS_B     (p.strideB per batch)
 //   c: [batch, M, N]                                       (M * N per batch)
+//   bias: [N] (read only when BIAS).
 //   main_lowrank only (batch 1): u: [M, R]; v: [N, R], or [R, N] when V_TRANS.
 // Dispatch: workgroup (WX, WY), chosen by the host (narrowed when M or N is small);
 //   grid (ceil(N / (8 WX)), ceil(M / (8 WY)), batch).
@@ -17,40 +18,8 @@
 // without branches (those lanes compute duplicates that are never stored); K runs in
 // steps of 4 with a scalar tail, so any K works.
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override ACCUMULATE: bool = false;
-override V_TRANS: bool = false;
-// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
-// host points the batch strides at the slice starts and sums the partial products.
-override SPLIT_K: bool = false;
 override WX: u32 = 8;
 override WY: u32 = 8;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  strideA: u32,
-  strideB: u32,
-  alpha: f32,
-  R: u32,
-  scale: f32,
-  KS: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> u: array<f32>;
-@group(0) @binding(5) var<storage, read> v: array<f32>;
-
-// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
-fn k_len(z: u32) -> u32 {
-  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
-  return p.K;
-}
 
 // Row i of the block: ri_0 holds columns 0..3, ri_1 columns 4..7.
 struct Acc {
@@ -151,6 +120,7 @@ fn store_row(m: u32, c0: u32, z: u32, lo: vec4f, hi: vec4f) {
     if (n < p.N) {
       var value: f32;
       if (j < 4u) { value = lo[j]; } else { value = hi[j - 4u]; }
+      if (BIAS) { value += bias[n]; }
       if (ACCUMULATE) { c[row + n] = c[row + n] + value; } else { c[row + n] = value; }
     }
   }
@@ -200,3 +170,5 @@ fn main_lowrank(@builtin(global_invocation_id) gid: vec3u) {
   }
   write_block(t, r0, c0, gid.z);
 }
+
+//!include matmul_common

@@ -8,46 +8,14 @@
 //   a: [batch?, M, K], or [batch?, K, M] when TRANS_A     (p.strideA per batch)
 //   b: [batch?, K, N], or [batch?, N, K] when TRANS_B     (p.strideB per batch)
 //   c: [batch, M, N]                                       (M * N per batch)
+//   bias: [N] (read only when BIAS).
 //   main_lowrank only (batch 1): u: [M, R]; v: [N, R], or [R, N] when V_TRANS.
 // Dispatch: workgroup (16, 16); grid (ceil(N / 64), ceil(M / 64), batch).
 // Edges: staged loads past M, N or K read as zero; stores are guarded.
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override ACCUMULATE: bool = false;
-override V_TRANS: bool = false;
-// Split-K: batch entry z reduces over slice z of K only, [z KS, min((z + 1) KS, K)); the
-// host points the batch strides at the slice starts and sums the partial products.
-override SPLIT_K: bool = false;
-
 const T = 16u;   // invocations per side; each owns 4 rows and 4 columns
 const BK = 16u;  // k extent of one staged slab
 const TILE = 64u;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  strideA: u32,
-  strideB: u32,
-  alpha: f32,
-  R: u32,
-  scale: f32,
-  KS: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> u: array<f32>;
-@group(0) @binding(5) var<storage, read> v: array<f32>;
-
-// Length of the reduction of batch entry z: all of K, or its slice's share under SPLIT_K.
-fn k_len(z: u32) -> u32 {
-  if (SPLIT_K) { return min(p.KS, p.K - z * p.KS); }
-  return p.K;
-}
 
 // sa[k * T + i] holds op(A) rows 4i..4i+3 of the block at slab column k; sb[k * T + j]
 // holds op(B) columns 4j..4j+3 at slab row k. The inner loop then reads one vec4 of each.
@@ -146,7 +114,9 @@ fn store_row(m: u32, c0: u32, z: u32, value: vec4f) {
   for (var j = 0u; j < 4u; j++) {
     let n = c0 + j;
     if (n < p.N) {
-      if (ACCUMULATE) { c[row + n] = c[row + n] + value[j]; } else { c[row + n] = value[j]; }
+      var x = value[j];
+      if (BIAS) { x += bias[n]; }
+      if (ACCUMULATE) { c[row + n] = c[row + n] + x; } else { c[row + n] = x; }
     }
   }
 }
@@ -196,3 +166,5 @@ fn main_lowrank(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
   t.acc3 += p.scale * l3;
   write_block(t);
 }
+
+//!include matmul_common

@@ -22,7 +22,8 @@ struct Params { n: u32, lambda: f32 }
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> value: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
+// The whole workgroup is one "row" for row_reduce's fixed-order tree sum.
+override ROW_THREADS: u32 = WG;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -34,17 +35,12 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     grad[i] = 2.0 * p.lambda * w * d;
     s += w * d * d;
   }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k / 2u) {
-    if (lid < k) {
-      red[lid] = red[lid] + red[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let total = row_sum(s, lid);
   if (lid == 0u) {
-    var v = p.lambda * red[0];
+    var v = p.lambda * total;
     if (ACCUMULATE) { v += value[0]; }
     value[0] = v;
   }
 }
+
+//!include row_reduce

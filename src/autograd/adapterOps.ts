@@ -56,32 +56,24 @@ export function adaptedLinear(tape: Tape, x: Variable, W: Variable, b: Variable 
   return fused ? fusedLora(tape, x, W, b, first[0], pool) : pooledLora(tape, x, W, b, pool, slots);
 }
 
-function addBias(tape: Tape, y: GpuTensor, b: Variable | undefined, M: number, N: number): GpuTensor | null {
-  if (!b) return null;
-  const col = ones(tape, M);
-  matmul(tape.ctx, col, reshape(b.value, [1, N]), { out: y, accumulate: true });
-  return col;
-}
-
-function baseGrads(tape: Tape, x: Variable, W: Variable, b: Variable | undefined, col: GpuTensor | null, dy: GpuTensor): void {
+/** Gradients of the base weight and bias (full fine-tuning under an adapter). */
+function baseGrads(tape: Tape, x: Variable, W: Variable, b: Variable | undefined, dy: GpuTensor): void {
   const { ctx } = tape;
+  const [M] = x.shape;
   const N = W.shape[1];
   if (W.requiresGrad) tape.addGrad(W, matmul(ctx, x.value, dy, { transA: true }));
-  if (b && col && b.requiresGrad) tape.addGrad(b, reshape(matmul(ctx, col, dy, { transA: true }), [N]));
+  if (b && b.requiresGrad) tape.addGrad(b, reshape(matmul(ctx, ones(tape, M), dy, { transA: true }), [N]));
 }
 
 /** A pool of one: the fused kernels, five dispatches for forward and backward. */
 function fusedLora(tape: Tape, x: Variable, W: Variable, b: Variable | undefined, pair: PoolPair, pool: ProjectionPool): Variable {
   const { ctx } = tape;
-  const [M] = x.shape;
-  const N = W.shape[1];
   const { A, B } = pair;
   const { scale } = pool;
   const seed = pool.dropout > 0 ? tape.nextSeed() : null;
   const xBranch = seed === null ? undefined : tape.save(dropout(ctx, x.value, pool.dropout, seed));
-  const { y, xa } = loraForward(ctx, x.value, W.value, A.value, B.value, scale, { conv1d: true, xBranch });
+  const { y, xa } = loraForward(ctx, x.value, W.value, A.value, B.value, scale, { conv1d: true, xBranch, bias: b?.value });
   tape.save(xa);
-  const col = addBias(tape, y, b, M, N);
   const out = tape.variable(y, tape.needsGrad(x, W, A, B, ...(b ? [b] : [])), 'adaptedLinear');
   tape.onBackward(() => {
     const dy = out.grad;
@@ -110,7 +102,7 @@ function fusedLora(tape: Tape, x: Variable, W: Variable, b: Variable | undefined
       ctx.release(dyb);
       tape.addGrad(x, dx);
     }
-    baseGrads(tape, x, W, b, col, dy);
+    baseGrads(tape, x, W, b, dy);
   });
   return out;
 }
@@ -188,8 +180,7 @@ function pooledLora(tape: Tape, x: Variable, W: Variable, b: Variable | undefine
 
   const seed = pool.dropout > 0 ? tape.nextSeed() : null;
   const xBranch = seed === null ? x.value : tape.save(dropout(ctx, x.value, pool.dropout, seed));
-  const y = matmul(ctx, x.value, W.value);
-  const col = addBias(tape, y, b, M, N);
+  const y = matmul(ctx, x.value, W.value, { bias: b?.value });
   const { xa } = multiLoraForward(ctx, xBranch, stack.A, stack.B, idx, w, pool.scale, { base: y, out: y });
   tape.save(xa);
 
@@ -230,7 +221,7 @@ function pooledLora(tape: Tape, x: Variable, W: Variable, b: Variable | undefine
       ctx.release(g.dx, g.dA, g.dB, g.dw);
     }
     if (dx) tape.addGrad(x, dx);
-    baseGrads(tape, x, W, b, col, dy);
+    baseGrads(tape, x, W, b, dy);
   });
   return out;
 }

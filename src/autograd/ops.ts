@@ -27,24 +27,21 @@ export function ones(tape: Tape, rows: number): GpuTensor {
 }
 
 /**
- * y = x W (+ b), with W stored [in, out] as in GPT-2's Conv1D layers. The bias is added as
- * ones[M,1] b[1,N] into the same output, and its gradient is ones^T dy: two thin matmuls
- * instead of two more kernels.
+ * y = x W (+ b), with W stored [in, out] as in GPT-2's Conv1D layers. The bias is added in
+ * the matmul's store (no pass of its own); its gradient is ones^T dy, a thin matmul.
  */
 export function linear(tape: Tape, x: Variable, W: Variable, b?: Variable): Variable {
   const { ctx } = tape;
   const M = x.shape[0];
   const N = W.shape[1];
-  const y = matmul(ctx, x.value, W.value);
-  const col = b ? ones(tape, M) : null;
-  if (b && col) matmul(ctx, col, reshape(b.value, [1, N]), { out: y, accumulate: true });
+  const y = matmul(ctx, x.value, W.value, { bias: b?.value });
   const out = tape.variable(y, tape.needsGrad(x, W, ...(b ? [b] : [])), 'linear');
   tape.onBackward(() => {
     const dy = out.grad;
     if (!dy) return;
     if (x.requiresGrad) tape.addGrad(x, matmul(ctx, dy, W.value, { transB: true }));
     if (W.requiresGrad) tape.addGrad(W, matmul(ctx, x.value, dy, { transA: true }));
-    if (b && col && b.requiresGrad) tape.addGrad(b, reshape(matmul(ctx, col, dy, { transA: true }), [N]));
+    if (b && b.requiresGrad) tape.addGrad(b, reshape(matmul(ctx, ones(tape, M), dy, { transA: true }), [N]));
   });
   return out;
 }

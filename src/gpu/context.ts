@@ -64,6 +64,12 @@ export class GpuContext {
   private uniformOffset = 0;
   private readonly uniformAlign: number;
 
+  /**
+   * A zeroed 16-byte storage buffer outside the pool, bound where a kernel declares an
+   * operand that a dispatch does not read (WebGPU wants every declared binding bound).
+   */
+  readonly placeholder: GpuTensor;
+
   constructor(
     readonly device: GPUDevice,
     adapterInfo: GPUAdapterInfo,
@@ -80,6 +86,12 @@ export class GpuContext {
       usage: Usage.UNIFORM | Usage.COPY_DST,
       label: 'uniform-arena',
     });
+    this.placeholder = {
+      buffer: device.createBuffer({ size: 16, usage: STORAGE, label: 'placeholder' }),
+      shape: [4],
+      dtype: 'f32',
+      size: 4,
+    };
     device.addEventListener('uncapturederror', (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
       this.pendingErrors.push(Promise.resolve(new KernelError('(uncaptured)', err.message)));
@@ -343,6 +355,7 @@ export class GpuContext {
 
   destroy(): void {
     this.pool.destroyAll();
+    this.placeholder.buffer.destroy();
     this.uniformArena.destroy();
     this.device.destroy();
   }

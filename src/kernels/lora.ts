@@ -44,6 +44,8 @@ export interface LoraLayout {
 }
 
 export interface LoraForwardOptions extends LoraLayout {
+  /** [N]: added to y in the same store (the layer's bias). */
+  bias?: GpuTensor;
   /** Output tensors to write instead of allocating: y [..., N], xa [..., r]. */
   y?: GpuTensor;
   xa?: GpuTensor;
@@ -160,6 +162,7 @@ export function loraForward(
     transB: !opts.conv1d,
     out: view(y, [M, N]),
     variant: opts.variant,
+    bias: opts.bias,
     lowRank: { u: xa2, v: B, scale },
   });
   return { y, xa };

@@ -47,6 +47,8 @@ export interface MatmulOptions {
   variant?: MatmulVariant;
   /** Adds `scale * U V^T` to the result inside the same kernel; output must be 2-D (or batch 1). */
   lowRank?: LowRankTerm;
+  /** [N]: added to every row of the result in the same kernel (a linear layer's bias; not scaled by alpha). */
+  bias?: GpuTensor;
   /**
    * Slices of K reduced in parallel, their partial products summed in slice order by a
    * second kernel (reproducible). Default: chosen (splitKSlices) when a long reduction
@@ -213,6 +215,10 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
     scale = low.scale;
   }
 
+  if (opts.bias) {
+    expectDType(kernel, 'bias', opts.bias, 'f32');
+    if (opts.bias.size !== s.N) throw new ShapeError(kernel, `bias has ${opts.bias.size} elements, expected N = ${s.N}`);
+  }
   if (opts.out) {
     const out = opts.out;
     expectDType(kernel, 'out', out, 'f32');
@@ -221,7 +227,7 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
     if (s.batch === 1 && out.shape.length === 2) want = [s.M, s.N];
     if (s.batch === 1 && out.shape.length === 3) want = [1, s.M, s.N];
     expectShape(kernel, 'out', out, want);
-    expectNoAlias(kernel, { out }, low ? { a, b, 'lowRank.u': low.u, 'lowRank.v': low.v } : { a, b });
+    expectNoAlias(kernel, { out }, { a, b, ...(low ? { 'lowRank.u': low.u, 'lowRank.v': low.v } : {}), ...(opts.bias ? { bias: opts.bias } : {}) });
   }
   const [wx, wy] = workgroupShape(config, s.M, s.N);
   const grid = [Math.ceil(s.N / (wx * config.perInvocation)), Math.ceil(s.M / (wy * config.perInvocation)), s.batch] as const;
@@ -236,11 +242,11 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
   const out = opts.out ?? ctx.empty(s.outShape, 'f32', 'matmul.out');
   if (s.M === 0 || s.N === 0 || s.batch === 0) return out;
 
-  const canSplit = s.batch === 1 && !low && s.K > 1;
+  const canSplit = s.batch === 1 && !low && !opts.bias && s.K > 1;
   const slices = opts.splitK ?? (canSplit ? splitKSlices(grid[0] * grid[1], s.K) : 1);
   if (!Number.isInteger(slices) || slices < 1) throw new ShapeError(kernel, `splitK must be a positive integer, got ${opts.splitK}`);
   if (slices > 1) {
-    if (!canSplit) throw new ShapeError(kernel, 'splitK needs an unbatched product without lowRank');
+    if (!canSplit) throw new ShapeError(kernel, 'splitK needs an unbatched product without lowRank or bias');
     splitKProduct(ctx, a, b, out, s, variant, config, wx, wy, slices, alpha, opts);
     return out;
   }
@@ -254,6 +260,7 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
       TRANS_A: opts.transA ? 1 : 0,
       TRANS_B: opts.transB ? 1 : 0,
       ACCUMULATE: opts.accumulate ? 1 : 0,
+      BIAS: opts.bias ? 1 : 0,
       ...(low ? { V_TRANS: low.vTransposed ? 1 : 0 } : {}),
     },
   };
@@ -270,7 +277,7 @@ export function matmul(ctx: GpuContext, a: GpuTensor, b: GpuTensor, opts: Matmul
     .bytes();
   ctx.dispatch(spec, {
     params,
-    buffers: low ? [a, b, out, low.u, low.v] : [a, b, out],
+    buffers: low ? [a, b, out, opts.bias ?? ctx.placeholder, low.u, low.v] : [a, b, out, opts.bias ?? ctx.placeholder],
     workgroups: grid,
   });
   return out;
@@ -315,7 +322,7 @@ function splitKProduct(
     },
     {
       params: new Params().u32(s.M).u32(s.N).u32(s.K).u32(strideA).u32(strideB).f32(1).u32(0).f32(0).u32(KS).bytes(),
-      buffers: [a, b, parts],
+      buffers: [a, b, parts, ctx.placeholder],
       workgroups: grid,
     },
   );

@@ -27,6 +27,7 @@ interface Case {
   variant: MatmulVariant;
   lowRank?: { R: number; vTransposed: boolean; scale: number };
   splitK?: number;
+  bias?: boolean;
 }
 
 /** Shapes of A and B that give op(A) [batch?, M, K] and op(B) [batch?, K, N]. */
@@ -85,7 +86,15 @@ async function check(c: Case, seed: number): Promise<void> {
     lowOpt = { u: tu, v: tv, vTransposed, scale };
     lowRef = { u: f64(u), v: f64(v), R, vTransposed, scale };
   }
+  let biasT: GpuTensor | undefined;
+  let biasRef: Float32Array | null = null;
+  if (c.bias) {
+    biasRef = uniform(N, r);
+    biasT = uploadNaNPadded(ctx, biasRef, [N]);
+    extra.push(biasT);
+  }
   const got = matmul(ctx, ta, tb, {
+    bias: biasT,
     transA: c.transA,
     transB: c.transB,
     accumulate: c.accumulate,
@@ -103,9 +112,10 @@ async function check(c: Case, seed: number): Promise<void> {
     c: c.accumulate ? f64(c0) : undefined,
     lowRank: lowRef,
   });
+  if (biasRef) for (let i = 0; i < want.length; i++) want[i] += biasRef[i % N];
   const what = `${c.variant} a${JSON.stringify(c.aShape)}${c.transA ? 'T' : ''} b${JSON.stringify(c.bShape)}${
     c.transB ? 'T' : ''
-  }${c.accumulate ? ' +=' : ''}${c.lowRank ? ` lowRank ${JSON.stringify(c.lowRank)}` : ''}${c.splitK ? ` splitK ${c.splitK}` : ''}`;
+  }${c.accumulate ? ' +=' : ''}${c.lowRank ? ` lowRank ${JSON.stringify(c.lowRank)}` : ''}${c.splitK ? ` splitK ${c.splitK}` : ''}${c.bias ? ' + bias' : ''}`;
   expectClose(await ctx.readF32(out), want, what);
   ctx.release(ta, tb, out, ...extra);
 }
@@ -128,6 +138,21 @@ for (const variant of MATMUL_VARIANTS) {
     }
   }
 }
+
+describe('matmul bias epilogue', () => {
+  it.each(combos)('%s transA=%s transB=%s accumulate=%s adds bias[n] to every row (with and without a low-rank term)', async (...combo) => {
+    const [variant, transA, transB, accumulate] = combo;
+    const ctx = gpu();
+    const live = ctx.poolStats().live;
+    let seed = 70;
+    for (const [M, N, K] of SIZES) {
+      const shapes = operandShapes(M, N, K, transA, transB);
+      await check({ ...shapes, transA, transB, accumulate, alpha: 0.5, variant, bias: true }, seed++);
+      await check({ ...shapes, transA, transB, accumulate, alpha: 0.5, variant, bias: true, lowRank: { R: 3, vTransposed: transB, scale: 1.5 } }, seed++);
+    }
+    expect(ctx.poolStats().live).toBe(live);
+  });
+});
 
 describe('matmul split-K', () => {
   // Long reductions into few outputs, K cut into slices whose last one is shorter.
