@@ -4,7 +4,7 @@ import type { GpuContext } from '../../src/gpu/context';
 import { GptModel } from '../../src/model/gpt';
 import { AdapterPool } from '../../src/model/adapterPool';
 import { LoraAdapter, type LoraTarget } from '../../src/model/lora';
-import type { GpuBatch } from '../../src/train/batch';
+import { releaseBatch, uploadBatch } from '../../src/train/batch';
 import { AdamW } from '../../src/train/optimizer';
 import { trainStep } from '../../src/train/trainStep';
 import type { TrainCase, TrainContender, Trainer } from './trainer';
@@ -19,19 +19,6 @@ export function createOursTrainer(ctx: GpuContext): TrainContender {
   };
 }
 
-function uploadBatch(ctx: GpuContext, c: TrainCase): GpuBatch {
-  const { B, T } = c;
-  const positions = new Uint32Array(B * T).map((_, i) => i % T);
-  return {
-    B,
-    T,
-    ids: ctx.upload(Uint32Array.from(c.ids), [B, T], 'u32', 'bench.ids'),
-    positions: ctx.upload(positions, [B, T], 'u32', 'bench.positions'),
-    targets: ctx.upload(Uint32Array.from(c.targets), [B * T], 'u32', 'bench.targets'),
-    mask: ctx.upload(c.mask, [B * T], 'f32', 'bench.mask'),
-    lossTokens: c.mask.reduce((n, m) => n + (m > 0 ? 1 : 0), 0),
-  };
-}
 
 /** Our trainer on any GpuContext: the page's (browser) or Node's (bench/train/nodeEngine.ts). */
 export async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Trainer> {
@@ -48,6 +35,7 @@ export async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Traine
   }
   const { lr, ...settings } = c.optimizer;
   const optimizer = new AdamW(ctx, settings);
+  // The lab's own batch layout (its loss rows listed when few positions carry loss).
   const batch = uploadBatch(ctx, c);
 
   let dispatches: number | null = null;
@@ -77,7 +65,7 @@ export async function prepareOurs(ctx: GpuContext, c: TrainCase): Promise<Traine
       optimizer.dispose();
       model.adapters?.dispose(ctx);
       model.dispose();
-      ctx.release(batch.ids, batch.positions, batch.targets, batch.mask);
+      releaseBatch(ctx, batch);
       ctx.pool.trim();
     },
   };

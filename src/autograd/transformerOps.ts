@@ -34,6 +34,22 @@ export function embed(tape: Tape, ids: GpuTensor, positions: GpuTensor, wte: Var
   return out;
 }
 
+/**
+ * Rows `rows` (u32 [L]) of x [R, C] as a new [L, C] variable (the positions whose logits a
+ * loss needs). Backward scatters the gradient back into zeros of x's shape.
+ */
+export function selectRows(tape: Tape, x: Variable, rows: GpuTensor): Variable {
+  const { ctx } = tape;
+  const out = tape.variable(embedding(ctx, rows, x.value), x.requiresGrad, 'selectRows');
+  tape.onBackward(() => {
+    if (!out.grad || !x.requiresGrad) return;
+    const g = ctx.zeros(x.shape, 'f32', 'selectRows.grad');
+    embeddingBackward(ctx, rows, out.grad, g);
+    tape.addGrad(x, g);
+  });
+  return out;
+}
+
 /** y = x W^T with W [N, K]: the LM head over the (tied) token embedding table. */
 export function linearTransposed(tape: Tape, x: Variable, W: Variable): Variable {
   const { ctx } = tape;

@@ -1,7 +1,7 @@
 import { adaptedLinear } from '../autograd/adapterOps';
 import { add, gelu, layerNorm, linear } from '../autograd/ops';
 import { Parameter, Tape, type Variable } from '../autograd/tape';
-import { causalSelfAttention, embed, linearTransposed } from '../autograd/transformerOps';
+import { causalSelfAttention, embed, linearTransposed, selectRows } from '../autograd/transformerOps';
 import { expectedGpt2Tensors } from '../checkpoint/gpt2Checkpoint';
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
@@ -80,9 +80,11 @@ export class GptModel {
 
   /**
    * Logits [B*T, vocab] for token ids (u32 [B, T]) at positions (u32 [B, T], usually
-   * 0..T-1 per row). Every op is recorded on the tape for backward.
+   * 0..T-1 per row); with `rows` (u32 [L], indices b*T + t) only those positions' logits
+   * [L, vocab]: the final LayerNorm and the LM head skip the rest. Every op is recorded on
+   * the tape for backward.
    */
-  forward(tape: Tape, ids: GpuTensor, positions: GpuTensor, B: number, T: number): Variable {
+  forward(tape: Tape, ids: GpuTensor, positions: GpuTensor, B: number, T: number, rows?: GpuTensor): Variable {
     const c = this.config;
     if (T > c.n_positions) {
       throw new ShapeError('GptModel', `sequence length ${T} exceeds n_positions ${c.n_positions}; truncate the input first`);
@@ -100,7 +102,8 @@ export class GptModel {
       const up = gelu(tape, proj(ln2, 'mlp.c_fc'));
       x = add(tape, x, proj(up, 'mlp.c_proj'));
     }
-    const xf = layerNorm(tape, x, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
+    const picked = rows ? selectRows(tape, x, rows) : x;
+    const xf = layerNorm(tape, picked, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
     return linearTransposed(tape, xf, wte);
   }
 

@@ -56,7 +56,7 @@ export function trainStep(
   const terms = opts.lossTerms ?? [];
   for (const [i, b] of microBatches.entries()) {
     const tape = new Tape(ctx, { seed: stepSeed(seed, optimizer.stepCount, i) });
-    const logits = model.forward(tape, b.ids, b.positions, b.B, b.T);
+    const logits = model.forward(tape, b.ids, b.positions, b.B, b.T, b.lossRows);
     const loss = maskedCrossEntropy(tape, logits, b.targets, b.mask, weights[i]);
     losses.push(ctx.clone(loss, 'loss'));
     // Penalties belong to the step, not to a micro-batch: once, on the last tape.

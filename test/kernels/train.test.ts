@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { makeGptConfig } from '../../src/model/config';
 import { generateGreedy } from '../../src/model/generate';
 import { GptModel } from '../../src/model/gpt';
-import { makeBatch, releaseBatch } from '../../src/train/batch';
+import { Tape } from '../../src/autograd/tape';
+import { makeBatch, releaseBatch, uploadBatch } from '../../src/train/batch';
+import { expectClose } from '../helpers/compare';
 import { AdamW, DEFAULT_ADAMW } from '../../src/train/optimizer';
 import { learningRate } from '../../src/train/schedule';
 import { trainStep } from '../../src/train/trainStep';
@@ -79,6 +81,66 @@ describe('makeBatch', () => {
     expect(mask).toEqual([0, 0, 1, 1, 0, 1, 1, 1]);
     expect(b.lossTokens).toBe(5);
     releaseBatch(ctx, b);
+  });
+});
+
+describe('loss rows', () => {
+  it('computes the LM head only where the loss is, with the same loss and gradients as the whole batch', async () => {
+    const ctx = gpu();
+    const tok = byteTokenizer;
+    const config = makeGptConfig({
+      vocab_size: tok.vocabSize,
+      n_positions: 32,
+      n_embd: 16,
+      n_layer: 2,
+      n_head: 2,
+      bos_token_id: tok.specials.begin,
+      eos_token_id: tok.specials.end,
+      continual_lab: { tokenizer: 'bytes' },
+    });
+    // Long prompts, short answers: under half the positions carry loss.
+    const pairs = TASK.slice(0, 5).map((e, i) => tok.encodePair(`a longer prompt ${'.'.repeat(i)} ${e.prompt}`, e.answer, 32));
+    const listed = makeBatch(ctx, pairs, tok.specials.pad);
+    expect(listed.lossRows).toBeDefined();
+    expect(listed.lossRows!.size).toBe(listed.lossTokens);
+    expect(listed.lossTokens).toBeLessThan(0.5 * listed.B * listed.T);
+    const host = { B: listed.B, T: listed.T, ids: await ctx.read(listed.ids), targets: new Uint32Array(listed.B * listed.T), mask: new Float32Array(listed.B * listed.T) };
+    const rows = await ctx.read(listed.lossRows!);
+    const t = await ctx.read(listed.targets);
+    const m = await ctx.readF32(listed.mask);
+    rows.forEach((row, i) => {
+      host.targets[row] = t[i];
+      host.mask[row] = m[i];
+    });
+    const whole = uploadBatch(ctx, host, { listLossRows: false });
+    expect(whole.lossRows).toBeUndefined();
+    const step = async (b: typeof listed) => {
+      const model = GptModel.init(ctx, config, 4);
+      const opt = new AdamW(ctx, { ...DEFAULT_ADAMW, maxGradNorm: 0, eps: 1e6, weightDecay: 0 });
+      const r = trainStep(model, opt, [b], 1e4);
+      const loss = (await ctx.readF32(r.losses[0]))[0];
+      ctx.release(...r.losses);
+      const after = await Promise.all([...model.params.values()].map((p) => ctx.readF32(p.value)));
+      opt.dispose();
+      model.dispose();
+      return { loss, after };
+    };
+    const a = await step(listed);
+    const b = await step(whole);
+    expect(a.loss).toBeCloseTo(b.loss, 6);
+    // With eps = 1e6 the update is lr * g / eps: the weights after one step compare the gradients.
+    a.after.forEach((v, i) => expectClose(v, b.after[i], `parameter ${i} after a step`, 1e-4));
+    // And the logits of the listed rows are exactly those rows of the whole batch's logits.
+    const model = GptModel.init(ctx, config, 4);
+    const tape = new Tape(ctx);
+    const all = await ctx.readF32(model.forward(tape, whole.ids, whole.positions, whole.B, whole.T).value);
+    const some = await ctx.readF32(model.forward(tape, listed.ids, listed.positions, listed.B, listed.T, listed.lossRows).value);
+    const V = config.vocab_size;
+    rows.forEach((row, i) => expect(Array.from(some.subarray(i * V, (i + 1) * V))).toEqual(Array.from(all.subarray(row * V, (row + 1) * V))));
+    tape.dispose();
+    model.dispose();
+    releaseBatch(ctx, listed);
+    releaseBatch(ctx, whole);
   });
 });
 
