@@ -2,7 +2,7 @@ import type { Parameter } from '../autograd/tape';
 import type { GpuTensor } from '../gpu/tensor';
 import type { GptModel } from '../model/gpt';
 import type { EncodedPair, Tokenizer } from '../tokenizer/tokenizer';
-import { rng } from '../util/random';
+import { rng, shuffleInPlace } from '../util/random';
 import { makeBatch, releaseBatch, type GpuBatch } from './batch';
 import { AdamW, DEFAULT_ADAMW, type AdamWSettings } from './optimizer';
 import { learningRate, type LrSchedule } from './schedule';
@@ -126,11 +126,7 @@ export function batchPlan(s: Pick<TrainerSettings, 'batchSize' | 'epochs' | 'max
   const total = plannedSteps(s, examples);
   const plan: { epoch: number; indices: number[] }[] = [];
   for (let epoch = 1; plan.length < total; epoch++) {
-    const order = Array.from({ length: examples }, (_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    const order = shuffleInPlace(Array.from({ length: examples }, (_, i) => i), random);
     for (let at = 0; at < examples && plan.length < total; at += s.batchSize) plan.push({ epoch, indices: order.slice(at, at + s.batchSize) });
   }
   return plan;
@@ -282,15 +278,18 @@ export class Trainer {
   }
 }
 
-/** Encodes (prompt, answer) examples for training, counting those the context cut. */
+/**
+ * Encodes (prompt, answer) examples for training, counting those the context cut (the
+ * prompt loses its start first). An example may carry SEE's marker and end without the end token.
+ */
 export function encodeExamples(
   tokenizer: Tokenizer,
-  examples: readonly { prompt: string; answer: string }[],
+  examples: readonly { prompt: string; answer: string; marker?: 'accept' | 'reject'; appendEnd?: boolean }[],
   maxLength: number,
 ): { pairs: EncodedPair[]; truncated: number } {
   let truncated = 0;
   const pairs = examples.map((e) => {
-    const p = tokenizer.encodePair(e.prompt, e.answer, maxLength);
+    const p = tokenizer.encodePair(e.prompt, e.answer, maxLength, { marker: e.marker, appendEnd: e.appendEnd });
     if (p.truncation) truncated++;
     return p;
   });

@@ -45,3 +45,19 @@ export function pcgHash(v: number): number {
 export function dropoutThreshold(p: number): number {
   return Math.min(Math.round(p * 2 ** 32), 2 ** 32 - 1);
 }
+
+/** Fisher-Yates shuffle drawing from `random` (the trainer's batch order and the data splits). */
+export function shuffleInPlace<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+/** A 32-bit seed from a run seed and a name, so each task's split depends on its name, not its place. */
+export function seedFor(seed: number, name: string): number {
+  let h = pcgHash(seed >>> 0);
+  for (let i = 0; i < name.length; i++) h = pcgHash((h ^ name.charCodeAt(i)) >>> 0);
+  return h;
+}
