@@ -1,4 +1,6 @@
 import type { GpuTensor } from '../gpu/tensor';
+import { l1Penalty } from '../kernels/l1Penalty';
+import { matmul } from '../kernels/matmul';
 import { quadraticPenalty as quadraticPenaltyKernel } from '../kernels/quadraticPenalty';
 import type { Tape, Variable } from './tape';
 
@@ -24,6 +26,36 @@ export function quadraticPenalty(tape: Tape, targets: readonly PenaltyTarget[], 
       if (!t.param.requiresGrad) return;
       tape.unsave(grads[i]);
       tape.addGrad(t.param, grads[i]);
+    });
+  });
+  return value;
+}
+
+/** One projection's pair for O-LoRA: the frozen earlier A's stacked [K r, in] and the new A [r, in]. */
+export interface OrthogonalityPair {
+  frozen: GpuTensor;
+  fresh: Variable;
+}
+
+/**
+ * O-LoRA's orthogonality term, lambda * sum over pairs of sum |A_old A_new^T| (every entry
+ * of the [K r, r] product of the earlier adapters' A's with the new one's), as a loss term.
+ * Its gradient with respect to A_new is lambda * sign(O)^T A_old; the frozen A's get none.
+ * Returns the value as a GPU tensor [1] owned by the tape.
+ */
+export function orthogonalityPenalty(tape: Tape, pairs: readonly OrthogonalityPair[], lambda: number): GpuTensor {
+  const { ctx } = tape;
+  const value = tape.save(ctx.zeros([1], 'f32', 'orthogonality.value'));
+  const signs = pairs.map((pair, i) => {
+    const product = matmul(ctx, pair.frozen, pair.fresh.value, { transB: true });
+    const s = tape.save(l1Penalty(ctx, product, lambda, value, { accumulate: i > 0 }));
+    ctx.release(product);
+    return s;
+  });
+  tape.onBackward(() => {
+    pairs.forEach((pair, i) => {
+      if (!pair.fresh.requiresGrad) return;
+      tape.addGrad(pair.fresh, matmul(ctx, signs[i], pair.frozen, { transA: true }));
     });
   });
   return value;

@@ -28,6 +28,22 @@ describe('accumulate (dst += alpha * src)', () => {
     expect(ctx.poolStats().live).toBe(live);
   });
 
+  it.each([
+    [5, 1],
+    [1027, 0.125],
+  ])('sums squares (a diagonal Fisher) against float64 for n=%i, alpha=%f', async (n, alpha) => {
+    const ctx = gpu();
+    const r = rng(n + 1);
+    const d = uniform(n, r, 0, 1);
+    const s = uniform(n, r, -3, 3);
+    const dst = ctx.upload(d, [n]);
+    const src = ctx.upload(s, [n]);
+    accumulate(ctx, dst, src, alpha, { square: true });
+    const want = Float64Array.from(d, (v, i) => v + alpha * s[i] * s[i]);
+    expectClose(await ctx.readF32(dst), want, `accumulate squares n=${n}`);
+    ctx.release(dst, src);
+  });
+
   it('rejects mismatched shapes, aliasing and non-finite alpha', () => {
     const ctx = gpu();
     const a = ctx.empty([3]);
