@@ -6,12 +6,17 @@ import { createNodeContext, releaseNodeGpu } from '../gpu/node';
 import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { GptModel } from '../model/gpt';
 import { tokenizerForConfig } from '../model/modelTokenizer';
+import { DataError } from '../data/examples';
+import { SettingsError } from '../methods/settings';
+import { RUN_USAGE, runCommand, RunUsageError } from './run';
 
 const USAGE = `usage: continual-lab loss [--model DIR] --text FILE [--window N]
 
   loss   mean cross-entropy of the model on the text: nats per token and bits per byte
          DIR holds config.json and model.safetensors (Hugging Face GPT-2 format);
-         without --model, the lab's shipped base model (${BASE_MODEL_PATH})`;
+         without --model, the lab's shipped base model (${BASE_MODEL_PATH})
+
+${RUN_USAGE}`;
 
 export function parseFlags(argv: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
@@ -56,6 +61,17 @@ export async function lossCommand(flags: Record<string, string>, log: (s: string
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === 'run') {
+      // The status line rewrites itself on a terminal; elsewhere (CI logs) each is a line.
+      const tty = process.stderr.isTTY;
+      await runCommand(
+        rest,
+        (s) => (tty ? process.stderr.write('\r\x1b[K') : 0, console.log(s)),
+        (s) => (tty ? process.stderr.write(`\r\x1b[K${s}`) : console.error(s)),
+      );
+      if (tty) process.stderr.write('\n');
+      return 0;
+    }
     if (command === 'loss') {
       await lossCommand(parseFlags(rest), (s) => console.log(s));
       return 0;
@@ -63,6 +79,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error(command && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
     return command === '--help' ? 0 : 2;
   } catch (e) {
+    if (e instanceof RunUsageError) {
+      console.error(`${e.message}\n\n${RUN_USAGE}`);
+      return 2;
+    }
+    if (e instanceof SettingsError || e instanceof DataError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
     if (e instanceof UsageError) {
       console.error(`${e.message}\n\n${USAGE}`);
       return 2;

@@ -1,0 +1,58 @@
+import type { MetricName, TestKind } from '../data/task';
+import type { TransferMatrix } from '../eval/transfer';
+import type { SettingValue } from '../methods/settings';
+
+/**
+ * results.json, as the runner writes it after every finished stage and the lab exports and
+ * imports it (schema in the README). Scores are on 0-100; R has row 0 for the base.
+ */
+export const RESULTS_VERSION = 1;
+
+export interface StreamTaskRecord {
+  name: string;
+  metric: MetricName;
+  test_kind: TestKind;
+  /** Examples used (after the preset's limits). */
+  train: number;
+  test: number;
+  /** Training examples the model's context cut (prompts shortened from the left). */
+  truncated: number;
+}
+
+export interface MethodResult {
+  settings: Record<string, SettingValue>;
+  /** 'sequential' or 'joint' (MTL: rows 1..n-1 are null). */
+  stages: 'sequential' | 'joint';
+  /** Stages finished: rows 1..stagesDone of R are final. A resumed run continues after them. */
+  stagesDone: number;
+  done: boolean;
+  R: TransferMatrix;
+  OP: number | null;
+  BWT: number | null;
+  FWT: number | null;
+  forgetting: (number | null)[];
+  /** Per stage (null where a joint method has none). */
+  params: { trainable: (number | null)[]; stored: (number | null)[] };
+  /** Mean loss of each stage's last step (nats per answer token). */
+  finalLoss: (number | null)[];
+  /** Training tokens per second over the finished stages (padding excluded). */
+  tokensPerSecond: number;
+  tokens: number;
+  seconds: { train: number; eval: number };
+  /** Method-specific records (SEE's and MoSEs' routing), absent for the baselines. */
+  routing?: Record<string, unknown>;
+}
+
+export interface RunResults {
+  version: number;
+  stream: StreamTaskRecord[];
+  streamName: string;
+  seed: number;
+  preset: string;
+  model: { source: string; n_layer: number; n_embd: number; n_head: number; n_positions: number; vocab_size: number; parameters: number; tokenizer: string };
+  /** Scores of the untrained base on every task (row 0 of every method's R). */
+  base: number[] | null;
+  methods: Record<string, MethodResult>;
+  /** Where the run was made (adapter, versions), for reading figures later. */
+  environment: { adapter: string; startedAt: string };
+}
