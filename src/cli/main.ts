@@ -8,7 +8,7 @@ import { GptModel } from '../model/gpt';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 import { DataError } from '../data/examples';
 import { SettingsError } from '../methods/settings';
-import { RUN_USAGE, runCommand, RunUsageError } from './run';
+import { describeMethods, RUN_USAGE, runCommand, RunUsageError } from './run';
 
 const USAGE = `usage: continual-lab loss [--model DIR] --text FILE [--window N]
 
@@ -61,6 +61,10 @@ export async function lossCommand(flags: Record<string, string>, log: (s: string
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === 'methods') {
+      console.log(describeMethods());
+      return 0;
+    }
     if (command === 'run') {
       // The status line rewrites itself on a terminal; elsewhere (CI logs) each is a line.
       const tty = process.stderr.isTTY;

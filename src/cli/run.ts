@@ -19,14 +19,36 @@ import { BUILTIN_STREAM_DIR, readStreamFiles } from './streamFiles';
 export const RUN_USAGE = `usage: continual-lab run [--stream builtin|DIR] [--methods a,b,...] [--seed N] [--out FILE]
                         [--preset tiny|default] [--model DIR] [--ood DIR] [--max-tasks N]
                         [--set method.setting=value ...] [--resume]
+       continual-lab methods
 
   run    trains each method task after task on the stream and scores every task after
          every stage; writes results.json after every finished stage (FILE, default
          results.json) and, for --resume, each unfinished method's state in FILE.state/
-         methods: ${METHODS.map((m) => m.id).join(', ')} (default: all)
+         methods: ${METHODS.map((m) => m.id).join(', ')} (default: all; \`methods\` lists their settings)
          presets: ${Object.values(PRESETS)
            .map((p) => `${p.name} (${p.maxTrain} train / ${p.maxTest} test examples per task, ${p.budget.steps} steps of ${p.budget.batchSize})`)
            .join('; ')}`;
+
+/** `continual-lab methods`: every method with its settings, defaults, ranges and what they do. */
+export function describeMethods(): string {
+  const lines: string[] = [];
+  for (const m of METHODS) {
+    lines.push(`${m.id}: ${m.summary}`);
+    for (const [name, spec] of Object.entries(m.settings)) {
+      const range =
+        spec.kind === 'number'
+          ? `${spec.default} (${spec.min}..${spec.max}${spec.integer ? ', integer' : ''})`
+          : spec.kind === 'list'
+            ? `${spec.default.join(',')} (any of ${spec.choices.join(', ')})`
+            : spec.kind === 'choice'
+              ? `${spec.default} (one of ${spec.choices.join(', ')})`
+              : String(spec.default);
+      lines.push(`  ${name} = ${range}`);
+      lines.push(`      ${spec.doc}`);
+    }
+  }
+  return lines.join('\n');
+}
 
 export interface RunFlags {
   stream: string;
@@ -169,11 +191,16 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
           status(progressLine(p, (now - started) / 1000));
         },
         onStageDone: (r, method, stage, state) => {
+          // New state first, then the results that point at it, then the old state: a crash
+          // anywhere in between leaves results.json and a state file of the same stage.
+          const stateFile = method && state ? `${method}-stage${stage}.safetensors` : null;
+          if (stateFile) {
+            mkdirSync(stateDir, { recursive: true });
+            writeAtomic(join(stateDir, stateFile), encodeMethodState(state!, { method: method!, stage: String(stage) }));
+          }
           writeAtomic(flags.out, `${JSON.stringify(r, null, 1)}\n`);
           if (!method) return;
-          mkdirSync(stateDir, { recursive: true });
-          for (const f of readdirSync(stateDir)) if (f.startsWith(`${method}-`)) rmSync(join(stateDir, f));
-          if (state) writeAtomic(join(stateDir, `${method}-stage${stage}.safetensors`), encodeMethodState(state, { method, stage: String(stage) }));
+          if (existsSync(stateDir)) for (const f of readdirSync(stateDir)) if (f.startsWith(`${method}-`) && f !== stateFile) rmSync(join(stateDir, f));
           const m = r.methods[method];
           const row = m.stages === 'joint' ? m.R[m.R.length - 1] : m.R[stage];
           log(`${method} stage ${stage}/${m.stages === 'joint' ? 1 : r.stream.length}: scores ${row?.map((v) => v.toFixed(1)).join(' ')}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunFlags, progressLine, RunUsageError } from '../../src/cli/run';
+import { describeMethods, parseRunFlags, progressLine, RunUsageError } from '../../src/cli/run';
 import { limitTask } from '../../src/cl/presets';
 import type { Task } from '../../src/data/task';
 import { METHODS } from '../../src/methods/registry';
@@ -34,6 +34,12 @@ describe('continual-lab run flags', () => {
     expect(() => resolveSettings('ewc', specs, { lambda: Number.NaN })).toThrow(/must be a number/);
     expect(() => resolveSettings('ewc', specs, { targets: ['attn.c_attn', 'mlp.fc'] })).toThrow(/must be a non-empty list of attn.c_attn, attn.c_proj/);
     expect(resolveSettings('ewc', specs, { lambda: 3 })).toMatchObject({ lambda: 3, rank: 16 });
+  });
+
+  it('continual-lab methods lists every method with its settings, defaults and ranges', () => {
+    const text = describeMethods();
+    for (const m of METHODS) expect(text).toContain(`${m.id}: ${m.summary}`);
+    expect(text).toMatch(/ewc: [^]*\n  lambda = 100 \(0\.\.1000000000\)\n      Penalty weight/);
   });
 
   it('the progress line shows method, stage, task, step, loss and the ETA', () => {
