@@ -39,6 +39,11 @@ export interface MethodResult {
   tokensPerSecond: number;
   tokens: number;
   seconds: { train: number; eval: number };
+  /**
+   * With evalEvery: scores of the tasks seen so far (null for later ones) every N steps
+   * inside each stage, the score after `step` steps of stage `stage`.
+   */
+  continual?: { stage: number; step: number; scores: (number | null)[] }[];
   /** Method-specific records (SEE's and MoSEs' routing), absent for the baselines. */
   routing?: Record<string, unknown>;
 }

@@ -7,6 +7,7 @@ import { gptParameterCount, type GptConfig } from '../model/config';
 import { GptModel } from '../model/gpt';
 import type { ContinualMethod, MethodState } from '../methods/method';
 import { methodDefinition } from '../methods/registry';
+import { resolveSettings } from '../methods/settings';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { encodeExamples, Trainer } from '../train/trainer';
 import type { Preset } from './presets';
@@ -31,6 +32,11 @@ export interface RunPlan {
   methods: { id: string; settings?: Record<string, unknown> }[];
   /** Prompts per generation batch while scoring. */
   evalBatch?: number;
+  /**
+   * Continual evaluation: also score the tasks seen so far every N steps inside each stage
+   * (shows the stability gap, the dip right after a task switch). Off (0) by default.
+   */
+  evalEvery?: number;
 }
 
 export interface RunProgress {
@@ -125,6 +131,8 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
   const adapter = `${ctx.adapter.vendor}/${ctx.adapter.architecture} ${ctx.adapter.description}`.trim();
   const results = freshResults(plan, adapter);
   const defs = plan.methods.map((m) => ({ ...m, def: methodDefinition(m.id) }));
+  // Bad settings are refused before any GPU work, not after the base row has been scored.
+  for (const d of defs) resolveSettings(d.id, d.def.settings, d.settings ?? {});
   if (resumeFrom) {
     // The caller's copy stays as it was: the run fills in its own.
     resumeFrom = structuredClone(resumeFrom);
@@ -145,7 +153,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
   let scoringLeft = results.base ? 0 : testExamples;
   for (const d of defs) {
     const done = results.methods[d.id]?.stagesDone ?? 0;
-    const joint = results.methods[d.id]?.stages === 'joint' || d.def.id === 'mtl';
+    const joint = d.def.stages === 'joint';
     stepsLeft += joint ? (done ? 0 : n * steps) : (n - done) * steps;
     scoringLeft += joint ? (done ? 0 : testExamples) : (n - done) * testExamples;
   }
@@ -153,6 +161,8 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
   let secPerScored = NaN;
   const eta = () => stepsLeft * (Number.isNaN(secPerStep) ? 0 : secPerStep) + scoringLeft * (Number.isNaN(secPerScored) ? 0 : secPerScored) || NaN;
 
+  const evalEvery = plan.evalEvery ?? 0;
+  if (!Number.isInteger(evalEvery) || evalEvery < 0) throw new Error(`evalEvery must be a whole number of steps (0 = off), got ${evalEvery}`);
   const freshModel = () => GptModel.fromTensors(ctx, plan.base.config, plan.base.tensors);
   const scoreRow = async (predict: (task: Task, t: number) => Promise<string[]>, report: (task: Task) => void): Promise<number[]> => {
     const row: number[] = [];
@@ -193,6 +203,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         throw new ResumeError(`${d.id} was run with settings ${JSON.stringify(prior.settings)}, not ${JSON.stringify(method.settings)}`);
       }
       r.R[0] = [...results.base!];
+      if (evalEvery) r.continual ??= [];
       results.methods[d.id] = r;
       const stageList = method.stages === 'joint' ? [n - 1] : tasks.map((_, t) => t);
       if (r.stagesDone > 0) {
@@ -211,6 +222,19 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         let summary;
         try {
           summary = await trainer.train(pairs, {
+            beforeStep: async (step, settle): Promise<'continue'> => {
+              if (!evalEvery || step === 1 || (step - 1) % evalEvery !== 0 || method.stages === 'joint') return 'continue';
+              // The steps queued so far finish first, so the scores are those of step - 1.
+              await settle();
+              const started = performance.now();
+              const scores: (number | null)[] = [];
+              for (const [j, task] of tasks.entries()) {
+                scores.push(j <= t ? scoreAll(task.metric, await method.predict(task.test, task, j), task.test.map((e) => e.answer)) : null);
+              }
+              r.continual!.push({ stage: stageNo, step: step - 1, scores });
+              r.seconds.eval += (performance.now() - started) / 1000;
+              return 'continue';
+            },
             onStep: (s) => {
               secPerStep = s.secondsElapsed / s.step;
               stepsLeft--;

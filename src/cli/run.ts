@@ -14,10 +14,11 @@ import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 import { methodDefinition, METHODS } from '../methods/registry';
 import { parseSettingText, SettingsError } from '../methods/settings';
+import { encodeExamples } from '../train/trainer';
 import { BUILTIN_STREAM_DIR, readStreamFiles } from './streamFiles';
 
 export const RUN_USAGE = `usage: continual-lab run [--stream builtin|DIR] [--methods a,b,...] [--seed N] [--out FILE]
-                        [--preset tiny|default] [--model DIR] [--ood DIR] [--max-tasks N]
+                        [--preset tiny|default] [--model DIR] [--ood DIR] [--max-tasks N] [--eval-every N]
                         [--set method.setting=value ...] [--resume]
        continual-lab methods
 
@@ -59,6 +60,7 @@ export interface RunFlags {
   model: string | null;
   ood: string | null;
   maxTasks: number | null;
+  evalEvery: number;
   settings: Record<string, Record<string, unknown>>;
   resume: boolean;
 }
@@ -67,7 +69,7 @@ export class RunUsageError extends Error {}
 
 /** Parses `run`'s flags, checking method names and settings before any GPU work. */
 export function parseRunFlags(argv: string[]): RunFlags {
-  const f: RunFlags = { stream: 'builtin', methods: METHODS.map((m) => m.id), seed: 0, out: 'results.json', preset: 'default', model: null, ood: null, maxTasks: null, settings: {}, resume: false };
+  const f: RunFlags = { stream: 'builtin', methods: METHODS.map((m) => m.id), seed: 0, out: 'results.json', preset: 'default', model: null, ood: null, maxTasks: null, evalEvery: 0, settings: {}, resume: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--resume') {
@@ -90,6 +92,9 @@ export function parseRunFlags(argv: string[]): RunFlags {
     else if (k === '--max-tasks') {
       if (!/^\d+$/.test(v) || Number(v) < 1) throw new RunUsageError(`--max-tasks must be a positive integer, got "${v}"`);
       f.maxTasks = Number(v);
+    } else if (k === '--eval-every') {
+      if (!/^\d+$/.test(v)) throw new RunUsageError(`--eval-every must be a whole number of steps (0 = off), got "${v}"`);
+      f.evalEvery = Number(v);
     } else if (k === '--set') {
       const m = /^([a-z0-9_]+)\.([A-Za-z0-9_]+)=(.*)$/.exec(v);
       if (!m) throw new RunUsageError(`--set takes method.setting=value (e.g. seqlora.rank=8), got "${v}"`);
@@ -154,6 +159,10 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
   for (const w of loaded.warnings) log(`warning: ${w}`);
   const tokenizer = await tokenizerForConfig(loaded.config, `${modelDir}/config.json`);
 
+  for (const task of stream.tasks) {
+    const { truncated } = encodeExamples(tokenizer, task.train, loaded.config.n_positions);
+    if (truncated) log(`note: ${task.name}: ${truncated} training example(s) longer than the model's context of ${loaded.config.n_positions} tokens lose the start of their prompt`);
+  }
   const stateDir = `${flags.out}.state`;
   let resumeFrom: RunResults | undefined;
   if (flags.resume) {
@@ -182,6 +191,7 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
         preset,
         seed: flags.seed,
         methods: flags.methods.map((id) => ({ id, settings: flags.settings[id] })),
+        evalEvery: flags.evalEvery,
       },
       {
         onProgress: (p) => {

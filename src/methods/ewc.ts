@@ -130,6 +130,7 @@ class Ewc extends SeqLora {
 export const ewc: MethodDefinition = {
   id: 'ewc',
   summary: 'SeqLoRA plus a diagonal-Fisher penalty holding the adapter near its values after each task (online EWC).',
+  stages: 'sequential',
   settings: SPECS,
   create: (env, given) => new Ewc(env, resolveSettings('ewc', SPECS, given)),
 };

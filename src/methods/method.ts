@@ -88,6 +88,8 @@ export interface MethodDefinition {
   id: string;
   /** One line for listings. */
   summary: string;
+  /** As the method's `stages`: known before one is created (the runner plans its work with it). */
+  stages: 'sequential' | 'joint';
   settings: SettingSpecs;
   create(env: MethodEnv, settings: Readonly<Record<string, unknown>>): ContinualMethod;
 }

@@ -26,6 +26,7 @@ class Mtl extends SeqLora {
 export const mtl: MethodDefinition = {
   id: 'mtl',
   summary: 'One LoRA trained jointly on all tasks, mixed (the upper reference; final row of R only).',
+  stages: 'joint',
   settings: SPECS,
   create: (env, given) => new Mtl(env, resolveSettings('mtl', SPECS, given)),
 };

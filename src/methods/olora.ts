@@ -96,6 +96,7 @@ class OLora implements ContinualMethod {
 export const olora: MethodDefinition = {
   id: 'olora',
   summary: "A new LoRA per task kept orthogonal to the frozen earlier ones; inference sums them all (no task id).",
+  stages: 'sequential',
   settings: SPECS,
   create: (env, given) => new OLora(env, resolveSettings('olora', SPECS, given)),
 };

@@ -47,6 +47,7 @@ class Replay extends SeqLora {
 export const replay: MethodDefinition = {
   id: 'replay',
   summary: 'SeqLoRA plus a rehearsal buffer (a share of every past task) mixed into the batches.',
+  stages: 'sequential',
   settings: SPECS,
   create: (env, given) => new Replay(env, resolveSettings('replay', SPECS, given)),
 };

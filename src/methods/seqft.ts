@@ -55,6 +55,7 @@ class SeqFt implements ContinualMethod {
 export const seqft: MethodDefinition = {
   id: 'seqft',
   summary: 'Every weight fine-tuned on each task in turn.',
+  stages: 'sequential',
   settings: SPECS,
   create: (env, given) => new SeqFt(env, resolveSettings('seqft', SPECS, given)),
 };

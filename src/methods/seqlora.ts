@@ -49,6 +49,7 @@ export class SeqLora implements ContinualMethod {
 export const seqlora: MethodDefinition = {
   id: 'seqlora',
   summary: 'One LoRA adapter trained through every task in turn (the forgetting baseline).',
+  stages: 'sequential',
   settings: SPECS,
   create: (env, given) => new SeqLora(env, resolveSettings('seqlora', SPECS, given)),
 };

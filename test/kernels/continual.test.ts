@@ -160,6 +160,28 @@ describe('continual-learning runner', () => {
     await expect(runStream(plan(ctx, weights, changed), { loadState: (m, s) => kept.get(`${m}:${s}`) ?? null }, saved!)).rejects.toThrow(/ewc was run with settings/);
   }, 300_000);
 
+  it('continual evaluation (evalEvery) scores the tasks seen so far inside each stage and leaves training unchanged', async () => {
+    const ctx = gpu();
+    const weights = await baseWeights(ctx);
+    const methods = [{ id: 'seqlora', settings: { rank: 2, alpha: 4 } }];
+    const plain = await runStream(plan(ctx, weights, methods));
+    const watched = await runStream({ ...plan(ctx, weights, methods), evalEvery: 2 });
+    const m = watched.methods.seqlora;
+    expect(m.continual!.map((c) => [c.stage, c.step])).toEqual([
+      [1, 2],
+      [2, 2],
+      [3, 2],
+    ]);
+    expect(m.continual!.map((c) => c.scores.map((v) => v === null))).toEqual([
+      [false, true, true],
+      [false, false, true],
+      [false, false, false],
+    ]);
+    expect(plain.methods.seqlora.continual).toBeUndefined();
+    expect(m.finalLoss).toEqual(plain.methods.seqlora.finalLoss);
+    expect(m.R).toEqual(plain.methods.seqlora.R);
+  }, 120_000);
+
   it('O-LoRA freezes earlier adapters and its penalty keeps the new A orthogonal to them; EWC holds the adapter near its anchor', async () => {
     const ctx = gpu();
     const weights = await baseWeights(ctx);
