@@ -1,6 +1,7 @@
 import type { MetricName, TestKind } from '../data/task';
 import type { TransferMatrix } from '../eval/transfer';
 import type { SettingValue } from '../methods/settings';
+import type { MatmulTuning } from '../kernels/matmulTuning';
 
 /**
  * results.json, as the runner writes it after every finished stage and the lab exports and
@@ -58,6 +59,9 @@ export interface RunResults {
   /** Scores of the untrained base on every task (row 0 of every method's R). */
   base: number[] | null;
   methods: Record<string, MethodResult>;
-  /** Where the run was made (adapter, versions), for reading figures later. */
-  environment: { adapter: string; startedAt: string };
+  /**
+   * Where the run was made, for reading figures later; the matmul variant measurement, which
+   * decides the order of float sums, so that a resumed run uses the same kernels.
+   */
+  environment: { adapter: string; startedAt: string; matmulTuning?: MatmulTuning };
 }

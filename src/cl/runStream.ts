@@ -3,6 +3,7 @@ import { predictTask } from '../eval/evaluate';
 import { scoreAll } from '../eval/metrics';
 import { summariseTransfer } from '../eval/transfer';
 import type { GpuContext } from '../gpu/context';
+import type { MatmulTuning } from '../kernels/matmulTuning';
 import { gptParameterCount, type GptConfig } from '../model/config';
 import { GptModel } from '../model/gpt';
 import type { ContinualMethod, MethodState } from '../methods/method';
@@ -32,6 +33,8 @@ export interface RunPlan {
   methods: { id: string; settings?: Record<string, unknown> }[];
   /** Prompts per generation batch while scoring. */
   evalBatch?: number;
+  /** The matmul variant measurement in use, recorded in results.json so a resumed run can use it again. */
+  matmulTuning?: MatmulTuning;
   /**
    * Continual evaluation: also score the tasks seen so far every N steps inside each stage
    * (shows the stability gap, the dip right after a task switch). Off (0) by default.
@@ -109,7 +112,7 @@ function freshResults(plan: RunPlan, adapter: string): RunResults {
     },
     base: null,
     methods: {},
-    environment: { adapter, startedAt: new Date().toISOString() },
+    environment: { adapter, startedAt: new Date().toISOString(), ...(plan.matmulTuning ? { matmulTuning: plan.matmulTuning } : {}) },
   };
 }
 

@@ -9,6 +9,8 @@ import type { RunResults } from '../cl/results';
 import { runStream, type RunProgress } from '../cl/runStream';
 import { loadStream, type LoadedStream } from '../data/stream';
 import { ensureMatmulTuned } from '../diagnostics/matmulTuningCache';
+import { seedMatmulTuning, tuneMatmul } from '../kernels/matmulTuning';
+import { fileStore } from './tuningStore';
 import { createNodeContext, releaseNodeGpu } from '../gpu/node';
 import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { tokenizerForConfig } from '../model/modelTokenizer';
@@ -175,7 +177,12 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
 
   const ctx = await createNodeContext();
   try {
-    await ensureMatmulTuned(ctx, null);
+    // The kernel variant decides the order of float sums: a resumed run uses the one its
+    // first part used, a fresh one the one this machine measured before (else it measures).
+    const recorded = resumeFrom?.environment.matmulTuning;
+    const seeded = recorded ? seedMatmulTuning(ctx, recorded) : false;
+    if (recorded && !seeded) log(`warning: ${flags.out} was made on another adapter (${recorded.key}); the resumed part may differ in the last bits`);
+    const matmulTuning = seeded ? await tuneMatmul(ctx) : (await ensureMatmulTuned(ctx, fileStore())).tuning;
     log(
       `stream ${stream.name}: ${stream.tasks.map((t) => `${t.name} (${t.train.length}/${t.test.length}, ${t.testKind})`).join(', ')}; ` +
         `preset ${preset.name}; seed ${flags.seed}; model ${modelDir}; methods ${flags.methods.join(', ')}`,
@@ -192,6 +199,7 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
         seed: flags.seed,
         methods: flags.methods.map((id) => ({ id, settings: flags.settings[id] })),
         evalEvery: flags.evalEvery,
+        matmulTuning,
       },
       {
         onProgress: (p) => {
