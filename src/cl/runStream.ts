@@ -217,6 +217,8 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
       for (const [si, t] of stageList.entries()) {
         if (si < r.stagesDone) continue;
         const stageNo = si + 1;
+        const report = (p: Pick<RunProgress, 'task' | 'phase' | 'step' | 'steps' | 'loss'>) =>
+          callbacks.onProgress?.({ method: d.id, methodIndex: mi, methods: defs.length, stage: stageNo, stages: stageList.length, ...p, etaSeconds: eta() });
         const plan1 = await method.beginStage(t);
         const { pairs } = encodeExamples(tokenizer, plan1.examples, maxLen);
         const trainer = new Trainer(model, tokenizer, plan1.trainer);
@@ -241,19 +243,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
             onStep: (s) => {
               secPerStep = s.secondsElapsed / s.step;
               stepsLeft--;
-              callbacks.onProgress?.({
-                method: d.id,
-                methodIndex: mi,
-                methods: defs.length,
-                stage: stageNo,
-                stages: stageList.length,
-                task: trainTask,
-                phase: 'train',
-                step: s.step,
-                steps: s.totalSteps,
-                loss: s.loss,
-                etaSeconds: eta(),
-              });
+              report({ task: trainTask, phase: 'train', step: s.step, steps: s.totalSteps, loss: s.loss });
             },
           });
         } finally {
@@ -273,20 +263,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         const evalStart = performance.now();
         r.R[t + 1] = await scoreRow(
           (task, j) => method.predict(task.test, task, j),
-          (task) =>
-            callbacks.onProgress?.({
-              method: d.id,
-              methodIndex: mi,
-              methods: defs.length,
-              stage: stageNo,
-              stages: stageList.length,
-              task: task.name,
-              phase: 'eval',
-              step: 0,
-              steps: 0,
-              loss: summary.lastLoss,
-              etaSeconds: eta(),
-            }),
+          (task) => report({ task: task.name, phase: 'eval', step: 0, steps: 0, loss: summary.lastLoss }),
         );
         r.seconds.eval += (performance.now() - evalStart) / 1000;
         r.stagesDone = stageNo;

@@ -1,8 +1,9 @@
 import { orthogonalityPenalty, type OrthogonalityPair } from '../autograd/penaltyOps';
 import type { GpuTensor } from '../gpu/tensor';
 import type { Trainer } from '../train/trainer';
-import { asTrainingExamples, LORA_SETTING_SPECS, LoraStack, plainPredict, stageTrainer } from './common';
-import type { ContinualMethod, MethodDefinition, MethodEnv, MethodState, StagePlan } from './method';
+import { asTrainingExamples, LORA_SETTING_SPECS, stageTrainer } from './common';
+import type { MethodDefinition, MethodEnv, StagePlan } from './method';
+import { SeqLora } from './seqlora';
 import { resolveSettings, type Resolved, type SettingSpecs } from './settings';
 
 const SPECS = {
@@ -13,24 +14,17 @@ const SPECS = {
 /**
  * O-LoRA: a new LoRA adapter per task, trained with a penalty that keeps its A (the
  * subspace it reads) orthogonal to the frozen earlier adapters'. The pool sums every
- * adapter (all gates 1), so inference needs no task id.
+ * adapter (all gates 1), so inference needs no task id: SeqLoRA's predict, counts and state.
  */
-class OLora implements ContinualMethod {
-  readonly id = 'olora';
-  readonly stages = 'sequential' as const;
-  private readonly stack: LoraStack;
+class OLora extends SeqLora {
   /** Per pair of the new adapter, the earlier adapters' A stacked [K r, in]. */
   private frozen: OrthogonalityPair[] = [];
 
-  constructor(
-    readonly env: MethodEnv,
-    readonly settings: Resolved<typeof SPECS>,
-  ) {
-    this.stack = new LoraStack(env, settings);
-    this.stack.addAdapter(this.id);
+  constructor(env: MethodEnv, readonly olora: Resolved<typeof SPECS>) {
+    super(env, olora, 'olora');
   }
 
-  async beginStage(t: number): Promise<StagePlan> {
+  override async beginStage(t: number): Promise<StagePlan> {
     const pool = this.stack.pool;
     if (t > 0 && pool.size === t) {
       for (const p of pool.parameters()) p.trainable = false;
@@ -64,32 +58,14 @@ class OLora implements ContinualMethod {
   }
 
   configureTrainer(trainer: Trainer): void {
-    if (this.frozen.length === 0 || this.settings.lambda === 0) return;
+    if (this.frozen.length === 0 || this.olora.lambda === 0) return;
     const pairs = this.frozen;
-    trainer.addLossTerm((tape) => orthogonalityPenalty(tape, pairs, this.settings.lambda));
+    trainer.addLossTerm((tape) => orthogonalityPenalty(tape, pairs, this.olora.lambda));
   }
 
-  endStage(): void {}
-
-  predict(examples: Parameters<ContinualMethod['predict']>[0], task: Parameters<ContinualMethod['predict']>[1]) {
-    return plainPredict(this.env, examples, task);
-  }
-
-  parameterCounts() {
-    return this.stack.counts();
-  }
-
-  async saveState(): Promise<MethodState> {
-    return { tensors: await this.stack.save(), meta: null };
-  }
-
-  loadState(state: MethodState): void {
-    this.stack.load(state, this.id, 1);
-  }
-
-  dispose(): void {
+  override dispose(): void {
     this.releaseFrozen();
-    this.stack.dispose();
+    super.dispose();
   }
 }
 

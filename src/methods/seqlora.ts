@@ -18,7 +18,7 @@ export class SeqLora implements ContinualMethod {
     this.stack.addAdapter(id);
   }
 
-  beginStage(t: number): StagePlan {
+  beginStage(t: number): Promise<StagePlan> | StagePlan {
     const examples = asTrainingExamples(this.env.tasks[t].train);
     return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings.lr) };
   }
