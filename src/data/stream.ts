@@ -3,6 +3,7 @@ import { DataError, DEFAULT_LIMITS, decodeText, exampleFormat, parseExampleFile,
 import {
   DEFAULT_MAX_ANSWER_TOKENS,
   DEFAULT_TEST_FRACTION,
+  parseManifestObject,
   parseTaskManifest,
   type Stream,
   type Task,
@@ -57,17 +58,7 @@ function isIgnorable(name: string): boolean {
 }
 
 function parseStreamManifest(text: string): StreamManifest {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    throw new DataError(STREAM_MANIFEST, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new DataError(STREAM_MANIFEST, 'expected a JSON object such as {"order": ["task_a", "task_b"]}');
-  const m = data as Record<string, unknown>;
-  for (const key of Object.keys(m)) {
-    if (!['name', 'order', 'description'].includes(key)) throw new DataError(STREAM_MANIFEST, `unknown key "${key}" (valid keys: name, order, description)`);
-  }
+  const m = parseManifestObject(STREAM_MANIFEST, text, ['name', 'order', 'description'], '{"order": ["task_a", "task_b"]}');
   if (m.name !== undefined && (typeof m.name !== 'string' || m.name.trim() === '')) throw new DataError(STREAM_MANIFEST, '"name" must be a non-empty string');
   if (m.description !== undefined && typeof m.description !== 'string') throw new DataError(STREAM_MANIFEST, '"description" must be a string');
   if (m.order !== undefined && !(Array.isArray(m.order) && m.order.every((t) => typeof t === 'string'))) {

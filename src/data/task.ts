@@ -46,21 +46,25 @@ export const DEFAULT_TEST_FRACTION = 0.2;
 /** Longest answer budget a manifest may ask for (the generator's work grows with it). */
 export const MAX_ANSWER_TOKENS_LIMIT = 1024;
 
-/** Parses and checks a task.json. */
-export function parseTaskManifest(file: string, text: string): TaskManifest {
+/** A manifest's JSON object, refusing other JSON and keys outside `keys` (a typo is never ignored). */
+export function parseManifestObject(file: string, text: string, keys: readonly string[], example: string): Record<string, unknown> {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
     throw new DataError(file, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new DataError(file, 'expected a JSON object');
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new DataError(file, `expected a JSON object such as ${example}`);
   const m = data as Record<string, unknown>;
   for (const key of Object.keys(m)) {
-    if (!(TASK_MANIFEST_KEYS as readonly string[]).includes(key)) {
-      throw new DataError(file, `unknown key "${key}" (valid keys: ${TASK_MANIFEST_KEYS.join(', ')})`);
-    }
+    if (!keys.includes(key)) throw new DataError(file, `unknown key "${key}" (valid keys: ${keys.join(', ')})`);
   }
+  return m;
+}
+
+/** Parses and checks a task.json. */
+export function parseTaskManifest(file: string, text: string): TaskManifest {
+  const m = parseManifestObject(file, text, TASK_MANIFEST_KEYS, '{"metric": "exact_match", "test_kind": "heldout"}');
   const stringKey = (key: string) => {
     if (m[key] !== undefined && typeof m[key] !== 'string') throw new DataError(file, `"${key}" must be a string`);
   };
