@@ -5,25 +5,17 @@ import { runStream, type RunPlan } from '../../src/cl/runStream';
 import { decodeMethodState, encodeMethodState } from '../../src/cl/methodState';
 import type { Task } from '../../src/data/task';
 import { summariseTransfer } from '../../src/eval/transfer';
-import { gptParameterCount, makeGptConfig } from '../../src/model/config';
+import { gptParameterCount } from '../../src/model/config';
 import { GptModel } from '../../src/model/gpt';
 import type { MethodState } from '../../src/methods/method';
 import { METHODS } from '../../src/methods/registry';
 import { byteTokenizer } from '../../src/tokenizer/byteTokenizer';
 import { useGpu } from '../helpers/gpu';
+import { byteGptConfig } from '../helpers/byteConfig';
 
 const gpu = useGpu();
 
-const config = makeGptConfig({
-  vocab_size: byteTokenizer.vocabSize,
-  n_positions: 32,
-  n_embd: 16,
-  n_layer: 2,
-  n_head: 2,
-  bos_token_id: byteTokenizer.specials.begin,
-  eos_token_id: byteTokenizer.specials.end,
-  continual_lab: { tokenizer: 'bytes' },
-});
+const config = byteGptConfig({ n_positions: 32, n_embd: 16, n_layer: 2, n_head: 2 });
 
 /** Three small synthetic tasks of different kinds, answers a few bytes long. */
 function tasks(): Task[] {

@@ -10,6 +10,7 @@ import { learningRate } from '../../src/train/schedule';
 import { trainStep } from '../../src/train/trainStep';
 import { byteTokenizer } from '../../src/tokenizer/byteTokenizer';
 import { useGpu } from '../helpers/gpu';
+import { byteGptConfig } from '../helpers/byteConfig';
 
 const gpu = useGpu();
 
@@ -88,16 +89,7 @@ describe('loss rows', () => {
   it('computes the LM head only where the loss is, with the same loss and gradients as the whole batch', async () => {
     const ctx = gpu();
     const tok = byteTokenizer;
-    const config = makeGptConfig({
-      vocab_size: tok.vocabSize,
-      n_positions: 32,
-      n_embd: 16,
-      n_layer: 2,
-      n_head: 2,
-      bos_token_id: tok.specials.begin,
-      eos_token_id: tok.specials.end,
-      continual_lab: { tokenizer: 'bytes' },
-    });
+    const config = byteGptConfig({ n_positions: 32, n_embd: 16, n_layer: 2, n_head: 2 });
     // Long prompts, short answers: under half the positions carry loss.
     const pairs = TASK.slice(0, 5).map((e, i) => tok.encodePair(`a longer prompt ${'.'.repeat(i)} ${e.prompt}`, e.answer, 32));
     const listed = makeBatch(ctx, pairs, tok.specials.pad);

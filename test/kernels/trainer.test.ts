@@ -15,6 +15,7 @@ import { encodeExamples, Trainer, type StepReport } from '../../src/train/traine
 import { rng, uniform } from '../../src/util/random';
 import { expectClose, expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
+import { byteGptConfig } from '../helpers/byteConfig';
 
 const gpu = useGpu();
 
@@ -22,17 +23,7 @@ const gpu = useGpu();
 const TASK = Array.from({ length: 12 }, (_, i) => ({ prompt: `item ${'x'.repeat(i % 4)}${i}:`, answer: ` ${(i * 7 + 3) % 12}${i % 3 === 0 ? '!' : ''}` }));
 
 function byteModel(ctx: GpuContext, seed = 1): { model: GptModel; config: GptConfig } {
-  const tok = byteTokenizer;
-  const config = makeGptConfig({
-    vocab_size: tok.vocabSize,
-    n_positions: 24,
-    n_embd: 16,
-    n_layer: 2,
-    n_head: 2,
-    bos_token_id: tok.specials.begin,
-    eos_token_id: tok.specials.end,
-    continual_lab: { tokenizer: 'bytes' },
-  });
+  const config = byteGptConfig({ n_positions: 24, n_embd: 16, n_layer: 2, n_head: 2 });
   return { model: GptModel.init(ctx, config, seed), config };
 }
 
