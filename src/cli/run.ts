@@ -16,7 +16,6 @@ import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 import { methodDefinition, METHODS } from '../methods/registry';
 import { parseSettingText, SettingsError } from '../methods/settings';
-import { encodeExamples } from '../train/trainer';
 import { BUILTIN_STREAM_DIR, readStreamFiles } from './streamFiles';
 
 export const RUN_USAGE = `usage: continual-lab run [--stream builtin|DIR] [--methods a,b,...] [--seed N] [--out FILE]
@@ -161,10 +160,6 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
   for (const w of loaded.warnings) log(`warning: ${w}`);
   const tokenizer = await tokenizerForConfig(loaded.config, `${modelDir}/config.json`);
 
-  for (const task of stream.tasks) {
-    const { truncated } = encodeExamples(tokenizer, task.train, loaded.config.n_positions);
-    if (truncated) log(`note: ${task.name}: ${truncated} training example(s) longer than the model's context of ${loaded.config.n_positions} tokens lose the start of their prompt`);
-  }
   const stateDir = `${flags.out}.state`;
   let resumeFrom: RunResults | undefined;
   if (flags.resume) {
@@ -189,6 +184,7 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
     );
     const started = performance.now();
     let lastStatus = 0;
+    let truncationTold = false;
     const results = await runStream(
       {
         ctx,
@@ -209,6 +205,13 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
           status(progressLine(p, (now - started) / 1000));
         },
         onStageDone: (r, method, stage, state) => {
+          if (!truncationTold) {
+            // The runner counted them when it encoded the tasks; said once, with the first results.
+            truncationTold = true;
+            for (const t of r.stream) {
+              if (t.truncated) log(`note: ${t.name}: ${t.truncated} training example(s) longer than the model's context of ${r.model.n_positions} tokens lose the start of their prompt`);
+            }
+          }
           // New state first, then the results that point at it, then the old state: a crash
           // anywhere in between leaves results.json and a state file of the same stage.
           const stateFile = method && state ? `${method}-stage${stage}.safetensors` : null;
