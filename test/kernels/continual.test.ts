@@ -30,7 +30,7 @@ function tasks(): Task[] {
   ];
 }
 
-const preset: Preset = { name: 'test', maxTrain: 10, maxTest: 4, maxTasks: 3, budget: { steps: 4, batchSize: 4, warmupSteps: 1 } };
+const preset: Preset = { name: 'test', maxTrain: 10, maxTrainRetention: 10, maxTest: 4, maxTasks: 3, budget: { steps: 4, batchSize: 4, warmupSteps: 1 } };
 
 function plan(ctx: ReturnType<typeof gpu>, weights: Map<string, Float32Array>, methods: RunPlan['methods'], seed = 5, steps = preset.budget.steps): RunPlan {
   return {

@@ -38,10 +38,10 @@ describe('built-in stream', () => {
         expect(t.test.filter((e) => prompts.has(e.prompt)), t.name).toEqual([]);
       }
     }
-    expect(stream.tasks.filter((t) => t.testKind === 'retention').map((t) => t.name)).toEqual(['capitals', 'elements']);
+    expect(stream.tasks.filter((t) => t.testKind === 'retention').map((t) => t.name)).toEqual(['sentiment', 'capitals', 'past_tense', 'elements']);
   });
 
-  it('sentiment is balanced and split by stem; answers fit their budget', () => {
+  it('sentiment is balanced; answers fit their budget', () => {
     const sentiment = stream.tasks[0];
     const positive = sentiment.train.filter((e) => e.answer === ' positive').length;
     expect(Math.abs(positive / sentiment.train.length - 0.5)).toBeLessThan(0.1);

@@ -61,18 +61,19 @@ describe('presets', () => {
   });
 
   it('cuts train and heldout test to prefixes', () => {
-    const t = limitTask(task('heldout', [30, 31, 32, 33]), { maxTrain: 5, maxTest: 2 }, 1);
+    const t = limitTask(task('heldout', [30, 31, 32, 33]), { maxTrain: 5, maxTrainRetention: 3, maxTest: 2 }, 1);
     expect(t.train).toEqual([0, 1, 2, 3, 4].map(ex));
     expect(t.test).toEqual([30, 31].map(ex));
   });
 
   it('keeps a retention test inside the kept training items, topping it up by seed', () => {
-    const t = limitTask(task('retention', [0, 1, 15, 16]), { maxTrain: 6, maxTest: 4 }, 1);
+    const t = limitTask(task('retention', [0, 1, 15, 16]), { maxTrain: 9, maxTrainRetention: 6, maxTest: 4 }, 1);
     const kept = new Set(t.train.map((e) => e.prompt));
+    expect(t.train).toEqual([0, 1, 2, 3, 4, 5].map(ex));
     expect(t.test.slice(0, 2)).toEqual([0, 1].map(ex));
     expect(t.test).toHaveLength(4);
     expect(t.test.every((e) => kept.has(e.prompt))).toBe(true);
     expect(new Set(t.test.map((e) => e.prompt)).size).toBe(4);
-    expect(limitTask(task('retention', [0, 1, 15, 16]), { maxTrain: 6, maxTest: 4 }, 1)).toEqual(t);
+    expect(limitTask(task('retention', [0, 1, 15, 16]), { maxTrain: 9, maxTrainRetention: 6, maxTest: 4 }, 1)).toEqual(t);
   });
 });
