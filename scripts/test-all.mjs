@@ -35,7 +35,9 @@ layers.push({
   name: 'vitest',
   code: vitestCode,
   passed: v?.numPassedTests ?? 0,
-  failed: v ? v.numFailedTests + (v.numFailedTestSuites ?? 0) : 0,
+  // Failed tests, plus files that failed without a failed test (an import or setup error):
+  // Vitest also counts a failed test's describe block and file as failed suites.
+  failed: v ? v.numFailedTests + (v.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults?.some((a) => a.status === 'failed')).length : 0,
   skipped: v ? (v.numPendingTests ?? 0) + (v.numTodoTests ?? 0) : 0,
   parsed: v !== null,
 });
