@@ -39,11 +39,11 @@ function shuffled<T>(items: T[], id: string): T[] {
   return shuffleInPlace([...items], rng(seedFor(SEED, id)));
 }
 
-/** Held-out split: train and test share no group (here, no prompt). */
-function heldoutSplit(id: string, examples: Example[], groupOf: (e: Example) => string, testShare: number): { train: Example[]; test: Example[] } {
+/** Held-out split: train and test share no prompt. */
+function heldoutSplit(id: string, examples: Example[], testShare: number): { train: Example[]; test: Example[] } {
   const groups = new Map<string, Example[]>();
   for (const e of examples) {
-    const g = groupOf(e);
+    const g = e.prompt;
     if (!groups.has(g)) groups.set(g, []);
     groups.get(g)!.push(e);
   }
@@ -117,7 +117,7 @@ function arithmetic(): BuiltTask {
     seen.add(prompt);
     examples.push({ prompt, answer: ` ${a + b}` });
   }
-  const { train, test } = heldoutSplit(id, examples, (e) => e.prompt, 0.2);
+  const { train, test } = heldoutSplit(id, examples, 0.2);
   return {
     id,
     manifest: {
@@ -219,7 +219,7 @@ function lodashCalls(random: () => number, n: number): Example[] {
 function lodash(): BuiltTask {
   const id = 'lodash';
   const examples = lodashCalls(rng(seedFor(SEED, id)), 600);
-  const { train, test } = heldoutSplit(id, examples, (e) => e.prompt, 0.2);
+  const { train, test } = heldoutSplit(id, examples, 0.2);
   return {
     id,
     manifest: {
@@ -248,7 +248,7 @@ function countryGerman(): BuiltTask {
     .sort()
     .filter((code) => de[code])
     .map((code) => ({ prompt: `German for ${en[code]}:`, answer: ` ${de[code]}` }));
-  const { train, test } = heldoutSplit(id, examples, (e) => e.prompt, 0.2);
+  const { train, test } = heldoutSplit(id, examples, 0.2);
   return {
     id,
     manifest: {
@@ -270,7 +270,7 @@ function pronounce(): BuiltTask {
     .sort();
   const sample = shuffled(words, `${id}/words`).slice(0, 600);
   const examples = sample.map((w) => ({ prompt: `Pronounce ${w}:`, answer: ` ${(cmuDictionary as Record<string, string>)[w]}` }));
-  const { train, test } = heldoutSplit(id, examples, (e) => e.prompt, 0.2);
+  const { train, test } = heldoutSplit(id, examples, 0.2);
   return {
     id,
     manifest: {
