@@ -4,6 +4,7 @@ import { crossEntropyLossAndGrad } from '../kernels/crossEntropy';
 import { embedding, embeddingBackward } from '../kernels/embedding';
 import { mergeHeads, mergeHeadsBackward, splitQkv, splitQkvBackward } from '../kernels/heads';
 import { matmul } from '../kernels/matmul';
+import { ShapeError } from '../gpu/errors';
 import type { Tape, Variable } from './tape';
 
 /**
@@ -113,4 +114,41 @@ export function maskedCrossEntropy(
     tape.addGrad(logits, r.dlogits);
   });
   return r.meanLoss;
+}
+
+/**
+ * The table with rows `ids` replaced by `rows` [ids.length, C] (the others copied): SEE's
+ * experts own the embedding rows of their accept/reject markers, which feed both the input
+ * embedding and the tied LM head. The copy is a few copy commands, no dispatch. Backward
+ * gives `rows` the gradient of their rows and the table the gradient of all others.
+ */
+export function replaceRows(tape: Tape, table: Variable, ids: readonly number[], rows: Variable): Variable {
+  const { ctx } = tape;
+  const [V, C] = table.shape;
+  if (rows.shape.length !== 2 || rows.shape[0] !== ids.length || rows.shape[1] !== C) {
+    throw new ShapeError('replaceRows', `rows has shape [${rows.shape.join(', ')}]; expected [${ids.length}, ${C}]`);
+  }
+  if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= V) || new Set(ids).size !== ids.length) {
+    throw new ShapeError('replaceRows', `ids [${ids.join(', ')}] must be distinct rows of a ${V}-row table`);
+  }
+  const out = ctx.clone(table.value, 'replaceRows');
+  ids.forEach((id, i) => ctx.copy(rows.value, out, { srcOffset: i * C, dstOffset: id * C, count: C }));
+  const v = tape.variable(out, tape.needsGrad(table, rows), 'replaceRows');
+  tape.onBackward(() => {
+    const g = v.grad;
+    if (!g) return;
+    if (rows.requiresGrad) {
+      const gr = ctx.empty([ids.length, C], 'f32', 'replaceRows.rowsGrad');
+      ids.forEach((id, i) => ctx.copy(g, gr, { srcOffset: id * C, dstOffset: i * C, count: C }));
+      tape.addGrad(rows, gr);
+    }
+    if (table.requiresGrad) {
+      const gt = ctx.clone(g, 'replaceRows.tableGrad');
+      const zero = ctx.zeros([C], 'f32', 'replaceRows.zero');
+      for (const id of ids) ctx.copy(zero, gt, { dstOffset: id * C });
+      ctx.release(zero);
+      tape.addGrad(table, gt);
+    }
+  });
+  return v;
 }

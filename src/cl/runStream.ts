@@ -40,6 +40,8 @@ export interface RunPlan {
    * (shows the stability gap, the dip right after a task switch). Off (0) by default.
    */
   evalEvery?: number;
+  /** Tasks never trained, scored by the methods that route (SEE's out-of-distribution rejection). */
+  ood?: readonly Task[];
 }
 
 export interface RunProgress {
@@ -199,7 +201,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
     const prior = results.methods[d.id];
     if (prior?.done) continue;
     const model = freshModel();
-    const method = d.def.create({ ctx, model, tokenizer, tasks, budget: plan.preset.budget, seed: plan.seed, evalBatch: plan.evalBatch }, d.settings ?? {});
+    const method = d.def.create({ ctx, model, tokenizer, tasks, budget: plan.preset.budget, seed: plan.seed, evalBatch: plan.evalBatch, ood: plan.ood }, d.settings ?? {});
     try {
       const r = prior ?? emptyResult(method, n);
       if (prior && JSON.stringify(prior.settings) !== JSON.stringify(method.settings)) {
@@ -252,8 +254,8 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         // Steps the plan counted but the data did not need (a small task's last epoch).
         stepsLeft -= Math.max(0, (method.stages === 'joint' ? n * steps : steps) - summary.steps);
         await method.endStage(t);
-        r.seconds.train += summary.seconds;
-        r.tokens += summary.tokens;
+        r.seconds.train += summary.seconds + (plan1.pretrained?.seconds ?? 0);
+        r.tokens += summary.tokens + (plan1.pretrained?.tokens ?? 0);
         r.tokensPerSecond = r.tokens / Math.max(r.seconds.train, 1e-9);
         r.finalLoss[t] = summary.lastLoss;
         const counts = method.parameterCounts();
@@ -265,6 +267,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
           (task, j) => method.predict(task.test, task, j),
           (task) => report({ task: task.name, phase: 'eval', step: 0, steps: 0, loss: summary.lastLoss }),
         );
+        if (method.routing) r.routing = await method.routing();
         r.seconds.eval += (performance.now() - evalStart) / 1000;
         r.stagesDone = stageNo;
         r.done = stageNo === stageList.length;

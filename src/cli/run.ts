@@ -8,6 +8,7 @@ import { applyPreset, PRESETS } from '../cl/presets';
 import type { RunResults } from '../cl/results';
 import { runStream, type RunProgress } from '../cl/runStream';
 import { loadStream, type LoadedStream } from '../data/stream';
+import type { Task } from '../data/task';
 import { ensureMatmulTuned } from '../diagnostics/matmulTuningCache';
 import { seedMatmulTuning, tuneMatmul } from '../kernels/matmulTuning';
 import { fileStore } from './tuningStore';
@@ -15,7 +16,7 @@ import { createNodeContext, releaseNodeGpu } from '../gpu/node';
 import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 import { methodDefinition, METHODS } from '../methods/registry';
-import { parseSettingText, SettingsError } from '../methods/settings';
+import { parseSettingText, resolveSettings, SettingsError } from '../methods/settings';
 import { BUILTIN_STREAM_DIR, readStreamFiles } from './streamFiles';
 
 export const RUN_USAGE = `usage: continual-lab run [--stream builtin|DIR] [--methods a,b,...] [--seed N] [--out FILE]
@@ -111,6 +112,7 @@ export function parseRunFlags(argv: string[]): RunFlags {
   if (new Set(f.methods).size !== f.methods.length) throw new RunUsageError(`--methods lists a method twice: ${f.methods.join(',')}`);
   for (const id of Object.keys(f.settings)) {
     if (!f.methods.includes(id)) throw new RunUsageError(`--set ${id}.*: ${id} is not among --methods (${f.methods.join(', ')})`);
+    resolveSettings(id, methodDefinition(id).settings, f.settings[id]);
   }
   return f;
 }
@@ -150,11 +152,13 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
   const preset = { ...PRESETS[flags.preset], ...(flags.maxTasks ? { maxTasks: flags.maxTasks } : {}) };
   const loadedStream = loadStreamDir(flags.stream, flags.seed);
   for (const note of loadedStream.notes) log(`note: ${note}`);
-  if (flags.ood) {
-    const ood = loadStreamDir(flags.ood, flags.seed);
-    log(`ood: ${ood.stream.tasks.length} task(s) from ${flags.ood} (used by the methods that route: SEE and MoSEs)`);
-  }
   const stream = applyPreset(loadedStream.stream, preset, flags.seed);
+  let ood: Task[] | undefined;
+  if (flags.ood) {
+    const loadedOod = loadStreamDir(flags.ood, flags.seed);
+    ood = applyPreset(loadedOod.stream, { ...preset, maxTasks: loadedOod.stream.tasks.length }, flags.seed).tasks;
+    log(`ood: ${ood.length} task(s) from ${flags.ood} (never trained; scored by the methods that route: SEE and MoSEs)`);
+  }
   const modelDir = flags.model ?? BASE_MODEL_PATH;
   const loaded = await loadGpt2CheckpointDir(modelDir);
   for (const w of loaded.warnings) log(`warning: ${w}`);
@@ -196,6 +200,7 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
         methods: flags.methods.map((id) => ({ id, settings: flags.settings[id] })),
         evalEvery: flags.evalEvery,
         matmulTuning,
+        ood,
       },
       {
         onProgress: (p) => {

@@ -12,6 +12,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer';
 export interface PredictOptions {
   /** Prompts per generation batch. */
   batchSize?: number;
+  /** Token ids fed after each prompt before generation starts (SEE's accept marker); they count against the context. */
+  afterPrompt?: readonly number[];
 }
 
 export const DEFAULT_EVAL_BATCH = 64;
@@ -41,8 +43,12 @@ export async function predictAnswers(
   maxAnswerTokens: number,
   opts: PredictOptions = {},
 ): Promise<{ answers: string[]; truncatedPrompts: number }> {
-  const budget = Math.min(maxAnswerTokens, model.config.n_positions - 1);
-  const encoded = prompts.map((p) => promptIds(tokenizer, p, model.config.n_positions - budget));
+  const after = opts.afterPrompt ?? [];
+  const budget = Math.min(maxAnswerTokens, model.config.n_positions - 1 - after.length);
+  const encoded = prompts.map((p) => {
+    const e = promptIds(tokenizer, p, model.config.n_positions - budget - after.length);
+    return { ids: [...e.ids, ...after], truncated: e.truncated };
+  });
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[a].ids.length - encoded[b].ids.length || a - b);
   const answers: string[] = new Array(prompts.length);
   const batch = opts.batchSize ?? DEFAULT_EVAL_BATCH;

@@ -19,6 +19,13 @@ export const LORA_SETTING_SPECS = {
     doc: "Projections adapted in every block (attn.c_attn.q / .v are the query and value slices, TRACE's choice).",
   },
   lr: { kind: 'number', default: 3e-3, min: 1e-7, max: 1, doc: 'Peak learning rate (AdamW, warm-up then cosine to a tenth).' },
+  weightDecay: {
+    kind: 'number',
+    default: 3,
+    min: 0,
+    max: 100,
+    doc: 'Decoupled AdamW weight decay on the adapter matrices; keeps a continued adapter plastic for the next task (README, method defaults).',
+  },
 } as const satisfies SettingSpecs;
 
 export function loraSettingsOf(s: { rank: number; alpha: number; targets: readonly string[] }, seed: number): LoraSettings {
@@ -26,16 +33,23 @@ export function loraSettingsOf(s: { rank: number; alpha: number; targets: readon
 }
 
 /** The trainer settings of one stage: `steps` optimizer steps over the examples, seeded per method and stage. */
-export function stageTrainer(env: MethodEnv, methodId: string, t: number, examples: number, lr: number, steps = env.budget.steps): TrainerSettings {
+export function stageTrainer(
+  env: MethodEnv,
+  methodId: string,
+  t: number,
+  examples: number,
+  opt: { lr: number; weightDecay: number },
+  steps = env.budget.steps,
+): TrainerSettings {
   const batchSize = Math.min(env.budget.batchSize, examples);
   return {
     batchSize,
     epochs: Math.max(1, Math.ceil(steps / Math.ceil(examples / batchSize))),
     maxSteps: steps,
-    peakLr: lr,
+    peakLr: opt.lr,
     warmupSteps: Math.min(env.budget.warmupSteps, Math.floor(steps / 4)),
     seed: seedFor(env.seed, `${methodId}/stage${t}`),
-    optimizer: { weightDecay: 0 },
+    optimizer: { weightDecay: opt.weightDecay },
   };
 }
 

@@ -39,11 +39,15 @@ export interface MethodEnv {
   seed: number;
   /** Prompts per generation batch while scoring (default: the evaluator's). */
   evalBatch?: number;
+  /** Tasks never trained (--ood), for the methods that decide who answers (SEE's rejection rate). */
+  ood?: readonly Task[];
 }
 
 export interface StagePlan {
   examples: TrainingExample[];
   trainer: TrainerSettings;
+  /** Training the method ran itself while preparing the stage (MoSEs' router probe), counted in the stage's time and tokens. */
+  pretrained?: { seconds: number; tokens: number };
 }
 
 /** The state after a stage, enough to continue the run from there bit for bit. */
@@ -78,6 +82,8 @@ export interface ContinualMethod {
   /** Answers to a task's examples as the method stands now (t is the task's index, for task-aware methods). */
   predict(examples: readonly Example[], task: Task, t: number): Promise<string[]>;
   parameterCounts(): ParameterCounts;
+  /** Method-specific records after a stage's scoring (SEE's and MoSEs' routing), stored in results.json. */
+  routing?(): Promise<Record<string, unknown>>;
   saveState(): Promise<MethodState>;
   /** Restores the state saved after stage `t`. */
   loadState(state: MethodState, t: number): Promise<void> | void;

@@ -19,7 +19,7 @@ class Mtl extends SeqLora {
 
   override beginStage(t: number): StagePlan {
     const examples = asTrainingExamples(this.env.tasks.flatMap((task) => task.train));
-    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings.lr, this.env.budget.steps * this.env.tasks.length) };
+    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings, this.env.budget.steps * this.env.tasks.length) };
   }
 }
 

@@ -32,7 +32,7 @@ class OLora extends SeqLora {
     }
     await this.stackFrozen();
     const examples = asTrainingExamples(this.env.tasks[t].train);
-    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings.lr) };
+    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings) };
   }
 
   /** Uploads, per pair, the A's of every adapter but the newest, stacked. */

@@ -24,7 +24,7 @@ class Replay extends SeqLora {
 
   override beginStage(t: number): StagePlan {
     const examples = asTrainingExamples([...this.env.tasks[t].train, ...this.buffer]);
-    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings.lr) };
+    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings) };
   }
 
   override endStage(t: number): void {

@@ -4,6 +4,13 @@ import { resolveSettings, type Resolved, type SettingSpecs } from './settings';
 
 const SPECS = {
   lr: { kind: 'number', default: 1e-3, min: 1e-7, max: 1, doc: 'Peak learning rate of the full fine-tune (AdamW, warm-up then cosine to a tenth).' },
+  weightDecay: {
+    kind: 'number',
+    default: 0,
+    min: 0,
+    max: 100,
+    doc: 'Decoupled AdamW weight decay on the weight matrices (towards zero, not towards the base: off by default).',
+  },
 } as const satisfies SettingSpecs;
 
 /** SeqFT: every weight of the model fine-tuned on each task in turn, no adapter. */
@@ -20,7 +27,7 @@ class SeqFt implements ContinualMethod {
 
   beginStage(t: number): StagePlan {
     const examples = asTrainingExamples(this.env.tasks[t].train);
-    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings.lr) };
+    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings) };
   }
 
   endStage(): void {}

@@ -20,7 +20,7 @@ export class SeqLora implements ContinualMethod {
 
   beginStage(t: number): Promise<StagePlan> | StagePlan {
     const examples = asTrainingExamples(this.env.tasks[t].train);
-    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings.lr) };
+    return { examples, trainer: stageTrainer(this.env, this.id, t, examples.length, this.settings) };
   }
 
   endStage(_t: number): Promise<void> | void {}

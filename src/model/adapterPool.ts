@@ -11,6 +11,8 @@ import { loraProjections, targetColumn, targetModule, type LoraAdapter, type Lor
  * How the pool's adapters combine in a forward pass (DESIGN.md, "Adapters compose"):
  * - `all`: every adapter at weight 1. One adapter is plain LoRA; O-LoRA keeps its frozen
  *   earlier adapters in the pool beside the one it trains.
+ * - `one`: adapter `adapter` alone (null: the base model), on the fused kernels of a pool
+ *   of one: SEE trains its newest expert and answers with the one that accepted.
  * - `perRow`: batch row b goes through adapter adapterOfRow[b] alone, or the base model
  *   when it is null: SEE asks all its experts in one batched prefill.
  * - `routed`: per token, a router per projection chooses the top k adapters with softmax
@@ -21,6 +23,7 @@ import { loraProjections, targetColumn, targetModule, type LoraAdapter, type Lor
  */
 export type Gating =
   | { kind: 'all' }
+  | { kind: 'one'; adapter: number | null }
   | { kind: 'perRow'; adapterOfRow: readonly (number | null)[] }
   | { kind: 'routed'; routers: ReadonlyMap<string, Parameter>; topK: number; onRouting?: (projection: string, routing: Routing) => void };
 
@@ -95,7 +98,13 @@ export class AdapterPool {
     const module = name.slice(prefix.length);
     const targets = s.targets.filter((t) => targetModule(t) === module);
     if (targets.length === 0) return null;
-    const pairs: PoolPair[][] = this.list.map((a) =>
+    const g = this.gating;
+    if (g.kind === 'one' && g.adapter !== null && !(Number.isInteger(g.adapter) && g.adapter >= 0 && g.adapter < this.size)) {
+      throw new ShapeError('AdapterPool', `gating.adapter = ${g.adapter} is not an adapter of the pool (0..${this.size - 1}) nor null (the base)`);
+    }
+    if (g.kind === 'one' && g.adapter === null) return null;
+    const considered = g.kind === 'one' && g.adapter !== null ? [this.list[g.adapter]] : this.list;
+    const pairs: PoolPair[][] = considered.map((a) =>
       targets.map((t) => {
         const p = a.pairs.get(prefix + t);
         if (!p) throw new ShapeError('AdapterPool', `adapter has no pair ${prefix + t}`);
@@ -111,7 +120,7 @@ export class AdapterPool {
    */
   slots(projection: string, B: number, T: number): Slots {
     const g = this.gating;
-    if (g.kind === 'all') return { kind: 'all' };
+    if (g.kind === 'all' || g.kind === 'one') return { kind: 'all' };
     if (g.kind === 'perRow') {
       if (g.adapterOfRow.length !== B) {
         throw new ShapeError('AdapterPool', `gating.adapterOfRow has ${g.adapterOfRow.length} entries for a batch of ${B} rows`);

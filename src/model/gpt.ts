@@ -1,7 +1,7 @@
 import { adaptedLinear } from '../autograd/adapterOps';
 import { add, gelu, layerNorm, linear } from '../autograd/ops';
 import { Parameter, Tape, type Variable } from '../autograd/tape';
-import { causalSelfAttention, embed, linearTransposed, selectRows } from '../autograd/transformerOps';
+import { causalSelfAttention, embed, linearTransposed, replaceRows, selectRows } from '../autograd/transformerOps';
 import { expectedGpt2Tensors } from '../checkpoint/gpt2Checkpoint';
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
@@ -27,6 +27,11 @@ export class GptModel {
    * LoRA adapters combined as its gating says (one LoRA is a pool of one).
    */
   adapters: AdapterPool | null = null;
+  /**
+   * Embedding rows that replace the table's rows `ids` in forward and generation, input and
+   * tied head alike (owned by the caller): a SEE expert's own accept/reject marker rows.
+   */
+  tokenRows: { ids: readonly number[]; rows: Parameter } | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -85,11 +90,20 @@ export class GptModel {
    * the tape for backward.
    */
   forward(tape: Tape, ids: GpuTensor, positions: GpuTensor, B: number, T: number, rows?: GpuTensor): Variable {
+    const wte = this.tokenTable(tape);
+    return linearTransposed(tape, this.finalHidden(tape, ids, positions, B, T, rows, wte), wte);
+  }
+
+  /**
+   * The final LayerNorm's output [B*T, n_embd] (or [L, n_embd] at `rows`), before the LM
+   * head: what forward multiplies by the token table. A caller that scores a few tokens
+   * against several tables (SEE's experts' marker rows) reads this once.
+   */
+  finalHidden(tape: Tape, ids: GpuTensor, positions: GpuTensor, B: number, T: number, rows?: GpuTensor, wte: Variable = this.tokenTable(tape)): Variable {
     const c = this.config;
     if (T > c.n_positions) {
       throw new ShapeError('GptModel', `sequence length ${T} exceeds n_positions ${c.n_positions}; truncate the input first`);
     }
-    const wte = this.p('wte.weight');
     let x = embed(tape, ids, positions, wte, this.p('wpe.weight'));
     for (let i = 0; i < c.n_layer; i++) {
       const h = (n: string) => this.p(`h.${i}.${n}`);
@@ -103,8 +117,13 @@ export class GptModel {
       x = add(tape, x, proj(up, 'mlp.c_proj'));
     }
     const picked = rows ? selectRows(tape, x, rows) : x;
-    const xf = layerNorm(tape, picked, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
-    return linearTransposed(tape, xf, wte);
+    return layerNorm(tape, picked, this.p('ln_f.weight'), this.p('ln_f.bias'), c.layer_norm_epsilon);
+  }
+
+  /** The token table as this forward sees it: the checkpoint's, with tokenRows in place when set. */
+  private tokenTable(tape: Tape): Variable {
+    const wte = this.p('wte.weight');
+    return this.tokenRows ? replaceRows(tape, wte, this.tokenRows.ids, this.tokenRows.rows) : wte;
   }
 
   /**
@@ -144,7 +163,7 @@ export class GptModel {
     // backward on it.
     const tape = new Tape(this.ctx);
     try {
-      const wte = this.p('wte.weight');
+      const wte = this.tokenTable(tape);
       let x = embed(tape, ids, tPositions, wte, this.p('wpe.weight'));
       for (let i = 0; i < c.n_layer; i++) {
         const h = (n: string) => this.p(`h.${i}.${n}`);

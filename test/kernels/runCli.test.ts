@@ -43,7 +43,7 @@ describe('continual-lab run', () => {
     expect(cli(['run', '--stream', join(dir, 'empty')]).stderr).toMatch(/no tasks: expected one sub-folder per task/);
     const unknown = cli(['run', '--methods', 'seqlora,magic']);
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown method "magic" \(methods: seqft, seqlora, replay, ewc, olora, mtl\)/);
+    expect(unknown.stderr).toMatch(/unknown method "magic" \(methods: seqft, seqlora, replay, ewc, olora, mtl, see, moses\)/);
     expect(cli(['run', '--methods', 'ewc', '--set', 'ewc.lambda=-1']).stderr).toMatch(/ewc setting "lambda" must be in 0\.\.1000000000, got -1/);
   });
 

@@ -3,6 +3,8 @@ import { describeMethods, parseRunFlags, progressLine, RunUsageError } from '../
 import { limitTask } from '../../src/cl/presets';
 import type { Task } from '../../src/data/task';
 import { METHODS } from '../../src/methods/registry';
+import { stageTrainer } from '../../src/methods/common';
+import type { MethodEnv } from '../../src/methods/method';
 import { resolveSettings } from '../../src/methods/settings';
 
 describe('continual-lab run flags', () => {
@@ -19,8 +21,8 @@ describe('continual-lab run flags', () => {
   });
 
   it('refuses unknown methods, settings and presets, listing the valid ones', () => {
-    expect(() => parseRunFlags(['--methods', 'seqlora,sea'])).toThrow('unknown method "sea" (methods: seqft, seqlora, replay, ewc, olora, mtl)');
-    expect(() => parseRunFlags(['--methods', 'ewc', '--set', 'ewc.lamda=3'])).toThrow(/ewc has no setting "lamda" \(its settings: rank, alpha, targets, lr, lambda, fisherBatches, fisherBatchSize\)/);
+    expect(() => parseRunFlags(['--methods', 'seqlora,sea'])).toThrow('unknown method "sea" (methods: seqft, seqlora, replay, ewc, olora, mtl, see, moses)');
+    expect(() => parseRunFlags(['--methods', 'ewc', '--set', 'ewc.lamda=3'])).toThrow(/ewc has no setting "lamda" \(its settings: rank, alpha, targets, lr, weightDecay, lambda, fisherBatches, fisherBatchSize\)/);
     expect(() => parseRunFlags(['--preset', 'huge'])).toThrow('unknown preset "huge" (presets: tiny, default)');
     expect(() => parseRunFlags(['--seed', 'x'])).toThrow(RunUsageError);
     expect(() => parseRunFlags(['--methods', 'seqlora', '--set', 'ewc.lambda=3'])).toThrow(/ewc is not among --methods/);
@@ -34,6 +36,17 @@ describe('continual-lab run flags', () => {
     expect(() => resolveSettings('ewc', specs, { lambda: Number.NaN })).toThrow(/must be a number/);
     expect(() => resolveSettings('ewc', specs, { targets: ['attn.c_attn', 'mlp.fc'] })).toThrow(/must be a non-empty list of attn.c_attn, attn.c_proj/);
     expect(resolveSettings('ewc', specs, { lambda: 3 })).toMatchObject({ lambda: 3, rank: 16 });
+  });
+
+  it("a method's weight decay reaches the stage's optimizer (LoRA methods decay by default, the full fine-tune does not)", () => {
+    const env = { budget: { steps: 20, batchSize: 8, warmupSteps: 4 }, seed: 3 } as MethodEnv;
+    const lora = resolveSettings('seqlora', METHODS.find((m) => m.id === 'seqlora')!.settings, {});
+    const ft = resolveSettings('seqft', METHODS.find((m) => m.id === 'seqft')!.settings, {});
+    expect(lora.weightDecay).toBe(3);
+    expect(ft.weightDecay).toBe(0);
+    expect(stageTrainer(env, 'seqlora', 0, 50, { lr: Number(lora.lr), weightDecay: Number(lora.weightDecay) }).optimizer).toEqual({ weightDecay: 3 });
+    expect(stageTrainer(env, 'seqlora', 0, 50, { lr: 1e-3, weightDecay: 0.5 })).toMatchObject({ peakLr: 1e-3, optimizer: { weightDecay: 0.5 }, maxSteps: 20, batchSize: 8 });
+    expect(() => parseRunFlags(['--methods', 'seqlora', '--set', 'seqlora.weightDecay=-1'])).toThrow('seqlora setting "weightDecay" must be in 0..100, got -1');
   });
 
   it('continual-lab methods lists every method with its settings, defaults and ranges', () => {
