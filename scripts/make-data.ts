@@ -2,7 +2,8 @@
 //
 // Builds the built-in task stream from data that npm packages ship, into
 // public/data/builtin/ (one folder per task with train.jsonl, test.jsonl and task.json,
-// plus stream.json giving the order). Seeded: the same seed writes the same bytes.
+// plus stream.json giving the order), and the out-of-distribution tasks that no method
+// trains on (public/data/ood/, for --ood). Seeded: the same seed writes the same bytes.
 // Licences of the sources: DATA_LICENSES.md.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +16,7 @@ import { rng, seedFor, shuffleInPlace } from '../src/util/random';
 
 const require = createRequire(import.meta.url);
 const outAt = process.argv.indexOf('--out');
-const OUT = outAt > 0 ? process.argv[outAt + 1] : 'public/data/builtin';
+const ROOT = outAt > 0 ? process.argv[outAt + 1] : 'public/data';
 const SEED = 2026;
 /** Training examples written per task at most; presets take a prefix (the files are shuffled). */
 const MAX_TRAIN = 400;
@@ -285,27 +286,65 @@ function pronounce(): BuiltTask {
   };
 }
 
+// Out of distribution: tasks of kinds the built-in stream has none of, never trained, for
+// measuring whether routing methods leave unknown queries to the base (SEE's rejection).
+function oodWords(id: string, n: number): string[] {
+  const words = Object.keys(cmuDictionary as Record<string, string>)
+    .filter((w) => /^[a-z]{5,8}$/.test(w))
+    .sort();
+  return shuffled(words, `${id}/words`).slice(0, n);
+}
+
+function reverse(): BuiltTask {
+  const id = 'reverse';
+  const examples = oodWords(id, 200).map((w) => ({ prompt: `Reverse ${w}:`, answer: ` ${[...w].reverse().join('')}` }));
+  const { train, test } = heldoutSplit(id, examples, 0.5);
+  return {
+    id,
+    manifest: { name: 'reverse', metric: 'edit_similarity', test_kind: 'heldout', max_answer_tokens: answerBudget(examples), description: 'A word spelled backwards (words from the CMU Pronouncing Dictionary); out of distribution for the built-in stream.' },
+    train,
+    test,
+  };
+}
+
+function wordLength(): BuiltTask {
+  const id = 'word_length';
+  const examples = oodWords(id, 200).map((w) => ({ prompt: `How many letters in ${w}?`, answer: ` ${w.length}` }));
+  const { train, test } = heldoutSplit(id, examples, 0.5);
+  return {
+    id,
+    manifest: { name: 'word_length', metric: 'exact_match', test_kind: 'heldout', max_answer_tokens: answerBudget(examples), description: 'The number of letters of a word (words from the CMU Pronouncing Dictionary); out of distribution for the built-in stream.' },
+    train,
+    test,
+  };
+}
+
 // Neighbours differ in kind: classification, fact recall, math, morphology, science
 // recall, code, translation, long output.
 const tasks = [sentiment(), capitals(), arithmetic(), pastTense(), elements(), lodash(), countryGerman(), pronounce()];
 
-rmSync(OUT, { recursive: true, force: true });
-let total = 0;
 const jsonl = (rows: Example[]) => rows.map((r) => JSON.stringify({ prompt: r.prompt, answer: r.answer })).join('\n') + '\n';
-for (const t of tasks) {
-  const dir = join(OUT, t.id);
-  mkdirSync(dir, { recursive: true });
-  const files: [string, string][] = [
-    ['train.jsonl', jsonl(t.train)],
-    ['test.jsonl', jsonl(t.test)],
-    ['task.json', `${JSON.stringify(t.manifest, null, 2)}\n`],
-  ];
-  for (const [name, text] of files) {
-    writeFileSync(join(dir, name), text);
-    total += utf8.encode(text).byteLength;
+
+function writeStream(out: string, name: string, description: string, built: BuiltTask[]): void {
+  rmSync(out, { recursive: true, force: true });
+  let total = 0;
+  for (const t of built) {
+    const dir = join(out, t.id);
+    mkdirSync(dir, { recursive: true });
+    const files: [string, string][] = [
+      ['train.jsonl', jsonl(t.train)],
+      ['test.jsonl', jsonl(t.test)],
+      ['task.json', `${JSON.stringify(t.manifest, null, 2)}\n`],
+    ];
+    for (const [file, text] of files) {
+      writeFileSync(join(dir, file), text);
+      total += utf8.encode(text).byteLength;
+    }
+    console.log(`${t.id.padEnd(12)} ${String(t.train.length).padStart(4)} train ${String(t.test.length).padStart(4)} test  ${t.manifest.test_kind.padEnd(9)} ${t.manifest.metric.padEnd(15)} e.g. ${JSON.stringify(t.train[0])}`);
   }
-  console.log(`${t.id.padEnd(12)} ${String(t.train.length).padStart(4)} train ${String(t.test.length).padStart(4)} test  ${t.manifest.test_kind.padEnd(9)} ${t.manifest.metric.padEnd(15)} e.g. ${JSON.stringify(t.train[0])}`);
+  writeFileSync(join(out, 'stream.json'), `${JSON.stringify({ name, description, order: built.map((t) => t.id) }, null, 2)}\n`);
+  console.log(`wrote ${out}: ${built.length} tasks, ${(total / 1024).toFixed(0)} KiB`);
 }
-const stream = { name: 'builtin', description: 'Eight tasks built from data that npm packages ship (see DATA_LICENSES.md).', order: tasks.map((t) => t.id) };
-writeFileSync(join(OUT, 'stream.json'), `${JSON.stringify(stream, null, 2)}\n`);
-console.log(`wrote ${OUT}: ${tasks.length} tasks, ${(total / 1024).toFixed(0)} KiB`);
+
+writeStream(join(ROOT, 'builtin'), 'builtin', 'Eight tasks built from data that npm packages ship (see DATA_LICENSES.md).', tasks);
+writeStream(join(ROOT, 'ood'), 'ood', 'Tasks of kinds the built-in stream has none of, never trained: for out-of-distribution rejection (--ood).', [reverse(), wordLength()]);

@@ -17,10 +17,10 @@ import { BASE_MODEL_PATH } from '../model/baseModelNode';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 import { methodDefinition, METHODS } from '../methods/registry';
 import { parseSettingText, resolveSettings, SettingsError } from '../methods/settings';
-import { BUILTIN_STREAM_DIR, readStreamFiles } from './streamFiles';
+import { BUILTIN_OOD_DIR, BUILTIN_STREAM_DIR, readStreamFiles } from './streamFiles';
 
 export const RUN_USAGE = `usage: continual-lab run [--stream builtin|DIR] [--methods a,b,...] [--seed N] [--out FILE]
-                        [--preset tiny|default] [--model DIR] [--ood DIR] [--max-tasks N] [--eval-every N]
+                        [--preset tiny|default] [--model DIR] [--ood builtin|DIR] [--max-tasks N] [--eval-every N]
                         [--set method.setting=value ...] [--resume]
        continual-lab methods
 
@@ -117,10 +117,12 @@ export function parseRunFlags(argv: string[]): RunFlags {
   return f;
 }
 
-export function loadStreamDir(dir: string, seed: number): LoadedStream {
-  const path = dir === 'builtin' ? BUILTIN_STREAM_DIR : dir;
+/** A stream folder; `builtin` is the shipped stream (or, for --ood, the shipped out-of-distribution tasks). */
+export function loadStreamDir(dir: string, seed: number, builtin = BUILTIN_STREAM_DIR): LoadedStream {
+  const path = dir === 'builtin' ? builtin : dir;
   if (!existsSync(path)) throw new Error(`stream folder ${path} not found`);
-  return loadStream(readStreamFiles(path), { name: dir === 'builtin' ? 'builtin' : path.replace(/\/+$/, '').split('/').pop(), seed });
+  const name = dir === 'builtin' ? (builtin === BUILTIN_STREAM_DIR ? 'builtin' : 'ood') : path.replace(/\/+$/, '').split('/').pop();
+  return loadStream(readStreamFiles(path), { name, seed });
 }
 
 function fmtTime(s: number): string {
@@ -155,7 +157,7 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
   const stream = applyPreset(loadedStream.stream, preset, flags.seed);
   let ood: Task[] | undefined;
   if (flags.ood) {
-    const loadedOod = loadStreamDir(flags.ood, flags.seed);
+    const loadedOod = loadStreamDir(flags.ood, flags.seed, BUILTIN_OOD_DIR);
     ood = applyPreset(loadedOod.stream, { ...preset, maxTasks: loadedOod.stream.tasks.length }, flags.seed).tasks;
     log(`ood: ${ood.length} task(s) from ${flags.ood} (never trained; scored by the methods that route: SEE and MoSEs)`);
   }

@@ -6,6 +6,8 @@ import type { StreamFile } from '../data/stream';
 
 /** The built-in stream, as `npm run data` wrote it. */
 export const BUILTIN_STREAM_DIR = fileURLToPath(new URL('../../public/data/builtin', import.meta.url));
+/** The shipped out-of-distribution tasks (`--ood builtin`): kinds the built-in stream has none of. */
+export const BUILTIN_OOD_DIR = fileURLToPath(new URL('../../public/data/ood', import.meta.url));
 
 /**
  * Every file under a stream folder as (relative path, bytes), the form the loader reads

@@ -12,6 +12,10 @@ import { expectGradientMatchesFiniteDifference, f64 } from '../helpers/compare';
 import { useGpu } from '../helpers/gpu';
 import { baseWeights, config as synthConfig, plan, tasks } from '../helpers/syntheticStream';
 import { runStream } from '../../src/cl/runStream';
+import { applyPreset, PRESETS } from '../../src/cl/presets';
+import { loadStreamDir } from '../../src/cli/run';
+import { loadGpt2CheckpointDir } from '../../src/checkpoint/gpt2CheckpointNode';
+import { BASE_MODEL_PATH } from '../../src/model/baseModelNode';
 import { decodeMethodState, encodeMethodState } from '../../src/cl/methodState';
 import type { RunResults } from '../../src/cl/results';
 import type { MethodState } from '../../src/methods/method';
@@ -187,4 +191,34 @@ describe('SEE through the runner', () => {
     expect({ ...resumed.methods.see, seconds: null, tokensPerSecond: null }).toEqual({ ...m, seconds: null, tokensPerSecond: null });
     expect(ctx.poolStats().live).toBe(live);
   }, 240_000);
+});
+
+describe('SEE on the shipped base', () => {
+  it("each expert accepts its own task's queries and rejects the earlier task's, well above chance", async () => {
+    const ctx = gpu();
+    const loaded = await loadGpt2CheckpointDir(BASE_MODEL_PATH);
+    const tiny = PRESETS.tiny;
+    // Two built-in tasks of different kinds; a few more steps than the tiny preset's 12.
+    const preset = { ...tiny, maxTasks: 2, budget: { ...tiny.budget, steps: 40 } };
+    const stream = applyPreset(loadStreamDir('builtin', 0).stream, preset, 0);
+    const results = await runStream({
+      ctx,
+      base: { config: loaded.config, tensors: loaded.tensors, source: 'shipped base' },
+      tokenizer: byteTokenizer,
+      stream,
+      preset,
+      seed: 0,
+      methods: [{ id: 'see' }],
+    });
+    const r = results.methods.see.routing as { acceptance: Record<string, number[][]>; confusion: Record<string, number[]> };
+    const [first, second] = stream.tasks.map((t) => t.name);
+    const share = (rows: number[][], e: number, accept: boolean) => rows.filter((a) => (a[e] > 0.5) === accept).length / rows.length;
+    const figures = {
+      expert0AcceptsOwn: share(r.acceptance[first], 0, true),
+      expert1AcceptsOwn: share(r.acceptance[second], 1, true),
+      expert1RejectsEarlier: share(r.acceptance[first], 1, false),
+    };
+    console.log(`SEE on ${first}, ${second}: ${JSON.stringify(figures)}; confusion ${JSON.stringify(r.confusion)}`);
+    for (const [what, v] of Object.entries(figures)) expect(v, what).toBeGreaterThanOrEqual(0.8);
+  }, 300_000);
 });

@@ -51,13 +51,20 @@ describe('built-in stream', () => {
     }
   });
 
-  it('is rebuilt byte for byte by npm run data', () => {
+  it('is rebuilt byte for byte by npm run data, with the out-of-distribution tasks beside it', () => {
     const out = mkdtempSync(join(tmpdir(), 'builtin-'));
     try {
       execFileSync(process.execPath, ['--import', 'tsx', 'scripts/make-data.ts', '--out', out], { stdio: 'pipe' });
-      const rebuilt = readStreamFiles(out);
+      const rebuilt = readStreamFiles(join(out, 'builtin'));
       expect(rebuilt.map((f) => f.path)).toEqual(files.map((f) => f.path));
       for (const f of rebuilt) expect(Buffer.from(f.bytes).equals(readFileSync(join(BUILTIN_STREAM_DIR, f.path))), f.path).toBe(true);
+      const oodDir = join(BUILTIN_STREAM_DIR, '..', 'ood');
+      const ood = readStreamFiles(join(out, 'ood'));
+      expect(ood.map((f) => f.path)).toEqual(readStreamFiles(oodDir).map((f) => f.path));
+      for (const f of ood) expect(Buffer.from(f.bytes).equals(readFileSync(join(oodDir, f.path))), f.path).toBe(true);
+      // No out-of-distribution prompt is a built-in task's prompt.
+      const builtinPrompts = new Set(loadStream(files, { name: 'builtin' }).stream.tasks.flatMap((t) => [...t.train, ...t.test].map((e) => e.prompt)));
+      for (const t of loadStream(ood, { name: 'ood' }).stream.tasks) for (const e of [...t.train, ...t.test]) expect(builtinPrompts.has(e.prompt)).toBe(false);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
