@@ -3,7 +3,7 @@
 // the same query through one expert, and against asking the 8 experts one after another.
 // Also for a batch of queries (how scoring uses it). Printed by bench:cl.
 import { Parameter, Tape } from '../src/autograd/tape';
-import { promptIds } from '../src/eval/evaluate';
+import { promptIds, rightPadded } from '../src/eval/evaluate';
 import type { GpuContext } from '../src/gpu/context';
 import { matmul } from '../src/kernels/matmul';
 import { AdapterPool } from '../src/model/adapterPool';
@@ -23,17 +23,10 @@ async function prefillOne(model: GptModel, pool: AdapterPool, prompts: string[],
   const { ctx } = model;
   pool.gating = { kind: 'one', adapter: expert };
   const room = checkRoom(model, 16);
-  const enc = prompts.map((p) => promptIds(byteTokenizer, p, room).ids);
-  const T = Math.max(...enc.map((e) => e.length));
-  const B = enc.length;
-  const ids = new Uint32Array(B * T);
-  const pos = new Uint32Array(B * T);
-  const last = new Uint32Array(B);
-  enc.forEach((e, b) => {
-    ids.set(e, b * T);
-    for (let t = 0; t < T; t++) pos[b * T + t] = t;
-    last[b] = b * T + e.length - 1;
-  });
+  const { ids, positions: pos, last, B, T } = rightPadded(
+    prompts.map((p) => promptIds(byteTokenizer, p, room).ids),
+    byteTokenizer.specials.pad,
+  );
   const [tI, tP, tL] = [ctx.upload(ids, [B, T], 'u32'), ctx.upload(pos, [B, T], 'u32'), ctx.upload(last, [B], 'u32')];
   const tape = new Tape(ctx);
   const xf = model.finalHidden(tape, tI, tP, B, T, tL);

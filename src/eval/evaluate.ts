@@ -26,6 +26,25 @@ export function promptIds(tokenizer: Tokenizer, prompt: string, room: number): {
   return { ids: [tokenizer.specials.begin, ...(truncated ? body.slice(body.length - keep) : body)], truncated };
 }
 
+/**
+ * Token sequences as one right-padded batch for a prefill: ids and positions (u32 [B, T],
+ * host side) and the index b*T + t of each row's last real token. Causal attention keeps a
+ * row's real tokens blind to the padding after them.
+ */
+export function rightPadded(rows: readonly (readonly number[])[], padId: number): { ids: Uint32Array; positions: Uint32Array; last: Uint32Array; B: number; T: number } {
+  const B = rows.length;
+  const T = Math.max(...rows.map((r) => r.length));
+  const ids = new Uint32Array(B * T).fill(padId);
+  const positions = new Uint32Array(B * T);
+  const last = new Uint32Array(B);
+  rows.forEach((r, b) => {
+    ids.set(r, b * T);
+    for (let t = 0; t < T; t++) positions[b * T + t] = t;
+    last[b] = b * T + r.length - 1;
+  });
+  return { ids, positions, last, B, T };
+}
+
 /** The answer text of generated ids: up to (not including) the end token, specials dropped. */
 export function answerText(tokenizer: Tokenizer, ids: readonly number[]): string {
   const end = ids.indexOf(tokenizer.specials.end);

@@ -1,7 +1,7 @@
 import { Parameter, Tape } from '../autograd/tape';
 import type { Example } from '../data/examples';
 import type { Task } from '../data/task';
-import { predictAnswers, promptIds } from '../eval/evaluate';
+import { predictAnswers, promptIds, rightPadded } from '../eval/evaluate';
 import { scoreAll } from '../eval/metrics';
 import { ShapeError } from '../gpu/errors';
 import type { Routing } from '../kernels/topkRouting';
@@ -199,14 +199,7 @@ export class Moses implements ContinualMethod {
       const batch = this.env.evalBatch ?? 64;
       for (let at = 0; at < prompts.length; at += batch) {
         const enc = prompts.slice(at, at + batch).map((p) => promptIds(tokenizer, p, model.config.n_positions).ids);
-        const B = enc.length;
-        const T = Math.max(...enc.map((e) => e.length));
-        const ids = new Uint32Array(B * T).fill(tokenizer.specials.pad);
-        const pos = new Uint32Array(B * T);
-        enc.forEach((e, b) => {
-          ids.set(e, b * T);
-          for (let s = 0; s < T; s++) pos[b * T + s] = s;
-        });
+        const { ids, positions: pos, B, T } = rightPadded(enc, tokenizer.specials.pad);
         const tI = ctx.upload(ids, [B, T], 'u32', 'moses.ids');
         const tP = ctx.upload(pos, [B, T], 'u32', 'moses.positions');
         const tape = new Tape(ctx);
@@ -297,14 +290,7 @@ export class Moses implements ContinualMethod {
       throw new ShapeError('MoSEs', `task ${t} has no router (trained tasks: 0..${this.routers.length - 1})`);
     }
     const enc = prompts.map((p) => promptIds(tokenizer, p, model.config.n_positions).ids);
-    const B = enc.length;
-    const T = Math.max(...enc.map((e) => e.length));
-    const ids = new Uint32Array(B * T).fill(tokenizer.specials.pad);
-    const pos = new Uint32Array(B * T);
-    enc.forEach((e, b) => {
-      ids.set(e, b * T);
-      for (let s = 0; s < T; s++) pos[b * T + s] = s;
-    });
+    const { ids, positions: pos, B, T } = rightPadded(enc, tokenizer.specials.pad);
     const seen: { projection: string; routing: Routing }[] = [];
     const pool = this.stack.pool;
     const saved = pool.gating;
@@ -338,7 +324,8 @@ export class Moses implements ContinualMethod {
   /**
    * Records after a stage: R_til (rows after each task, task-id given), its OP and BWT,
    * task-identification accuracy, the capacity curve, the growth decisions, and the task x
-   * sub-expert usage (share of gate mass over the test prompts' tokens, own router).
+   * sub-expert usage (share of gate mass over the test prompts' tokens, own router), and
+   * which task each out-of-distribution task's prompts are inferred as.
    */
   async routing(): Promise<Record<string, unknown>> {
     const n = this.env.tasks.length;
@@ -349,6 +336,13 @@ export class Moses implements ContinualMethod {
       for (const perPrompt of projections) for (const p of perPrompt) p.indices.forEach((ix, s) => ix.forEach((e, k) => (mass[e] += p.gates[s][k])));
       const total = mass.reduce((a, b) => a + b, 0) || 1;
       usage.push(mass.map((m) => Math.round((1e4 * m) / total) / 1e4));
+    }
+    // MoSEs has no way to decline a query: out-of-distribution prompts go to the nearest task.
+    const oodInferred: Record<string, number[]> = {};
+    for (const task of this.env.ood ?? []) {
+      const counts = new Array<number>(this.keys.length).fill(0);
+      for (const g of await this.inferTasks(task.test.map((e) => e.prompt))) counts[g]++;
+      oodInferred[task.name] = counts;
     }
     const rows = this.tilRows;
     const last = rows[rows.length - 1];
@@ -364,6 +358,7 @@ export class Moses implements ContinualMethod {
       grew: this.records.map((r) => r.grew),
       probeLoss: this.records.map((r) => r.probeLoss),
       usage,
+      oodInferred,
     };
   }
 

@@ -1,5 +1,5 @@
 import { Tape, type Parameter } from '../autograd/tape';
-import { promptIds } from '../eval/evaluate';
+import { promptIds, rightPadded } from '../eval/evaluate';
 import { ShapeError } from '../gpu/errors';
 import type { GpuTensor } from '../gpu/tensor';
 import { matmul } from '../kernels/matmul';
@@ -65,16 +65,10 @@ export async function acceptanceProbabilities(
   try {
     for (let at = 0; at < rows.length; at += rowsPerBatch) {
       const chunk = rows.slice(at, at + rowsPerBatch);
-      const B = chunk.length;
-      const T = Math.max(...chunk.map((r) => encoded[r.q].length));
-      const ids = new Uint32Array(B * T).fill(tokenizer.specials.pad);
-      const positions = new Uint32Array(B * T);
-      const last = new Uint32Array(B);
-      chunk.forEach((r, b) => {
-        ids.set(encoded[r.q], b * T);
-        for (let t = 0; t < T; t++) positions[b * T + t] = t;
-        last[b] = b * T + encoded[r.q].length - 1;
-      });
+      const { ids, positions, last, B, T } = rightPadded(
+        chunk.map((r) => encoded[r.q]),
+        tokenizer.specials.pad,
+      );
       pool.gating = { kind: 'perRow', adapterOfRow: chunk.map((r) => r.e) };
       const tIds = ctx.upload(ids, [B, T], 'u32', 'see.ids');
       const tPos = ctx.upload(positions, [B, T], 'u32', 'see.positions');
