@@ -69,11 +69,6 @@ export class See implements ContinualMethod {
     return this.stack.pool.size;
   }
 
-  /** Expert e's marker rows [2, n_embd] (accept, reject). */
-  markerRows(e: number): Parameter {
-    return this.markers[e];
-  }
-
   beginStage(t: number): StagePlan {
     const { env } = this;
     if (this.stack.pool.size === t) {
