@@ -7,6 +7,7 @@ import { rng, seedFor, shuffleInPlace } from '../util/random';
 import { LORA_SETTING_SPECS, LoraStack, stageTrainer } from './common';
 import type { ContinualMethod, MethodDefinition, MethodEnv, MethodState, StagePlan, TrainingExample } from './method';
 import { acceptanceProbabilities, handlerOf, markerIds } from './seeCheck';
+import { nearMisses } from './seeNegatives';
 import { resolveSettings, type Resolved, type SettingSpecs } from './settings';
 
 const SPECS = {
@@ -26,6 +27,13 @@ const SPECS = {
     min: 0,
     max: 10,
     doc: "Reject examples (<reject><end> after a buffered earlier prompt) per accept example in an expert's training set.",
+  },
+  nearMissRatio: {
+    kind: 'number',
+    default: 0.25,
+    min: 0,
+    max: 10,
+    doc: "Reject examples made from the task's own prompts with one instruction word swapped, per accept example: experts learn to accept only their own instruction, so unseen tasks reach the base.",
   },
 } as const satisfies SettingSpecs;
 
@@ -94,6 +102,12 @@ export class See implements ContinualMethod {
         examples.push({ prompt: list[Math.floor(i / lists.length) % list.length], answer: '', marker: 'reject' });
       }
     }
+    const misses = nearMisses(
+      task.train.map((e) => e.prompt),
+      Math.round(this.settings.nearMissRatio * task.train.length),
+      rng(seedFor(env.seed, `see/nearMisses${t}`)),
+    );
+    for (const prompt of misses) examples.push({ prompt, answer: '', marker: 'reject' });
     return { examples, trainer: stageTrainer(env, this.id, t, examples.length, this.settings) };
   }
 
