@@ -7,7 +7,7 @@ import { matmul } from '../kernels/matmul';
 import { multiLoraBackward, multiLoraForward, NO_ADAPTER } from '../kernels/multiLora';
 import { topkRoute, topkRouteBackward, type Routing } from '../kernels/topkRouting';
 import { ones, reshape } from './ops';
-import type { Tape, Variable } from './tape';
+import { Variable, type Tape } from './tape';
 
 /**
  * The adapter pool's one autograd op. A projection y = x W + b (W stored [K, N], GPT-2's
@@ -22,7 +22,10 @@ import type { Tape, Variable } from './tape';
  *                 own expert; NO_ADAPTER leaves a row on the base);
  *   - `routed`:   per token, g = top-k of softmax(x R) renormalised (MoSEs' task router R).
  * A pool of one full-width pair under `all` runs the fused LoRA kernels (src/kernels/lora.ts:
- * the rank-r term in the matmul epilogue); everything else runs the multi-adapter kernels
+ * the rank-r term in the matmul epilogue). Under `all`, frozen full-width pairs beside at
+ * most one trainable pair are merged into the base weight once (MergedWeights) and the
+ * trainable pair runs on the fused kernels over it: O-LoRA's forward then costs SeqLoRA's
+ * however many tasks it has frozen. Everything else runs the multi-adapter kernels
  * (src/kernels/multiLora.ts) on the pairs stacked for the call. Frozen pairs (and routers)
  * get no gradient; trainable ones get theirs copied out of the stacked gradients.
  */
@@ -41,6 +44,37 @@ export interface ProjectionPool {
   scale: number;
   /** PEFT's lora_dropout on the branch input (training tapes only). */
   dropout: number;
+  /** Where the pool keeps base weights with its frozen pairs merged in (absent: never merge). */
+  merged?: MergedWeights;
+}
+
+const tensorIds = new WeakMap<GpuTensor, number>();
+let nextTensorId = 0;
+const tensorId = (t: GpuTensor) => tensorIds.get(t) ?? (tensorIds.set(t, nextTensorId), nextTensorId++);
+
+/**
+ * Base weights with frozen LoRA pairs merged in, W + s sum_j A_j^T B_j^T ([K, N], Conv1D),
+ * one per base weight, rebuilt when the frozen pairs change (they are read-only while
+ * frozen). The merge changes only the order of the float sums, not what is computed.
+ */
+export class MergedWeights {
+  private readonly entries = new Map<GpuTensor, { key: string; merged: GpuTensor }>();
+
+  get(ctx: Tape['ctx'], W: GpuTensor, frozen: readonly PoolPair[], scale: number): GpuTensor {
+    const key = `${scale}:${frozen.map((p) => `${tensorId(p.A.value)}/${tensorId(p.B.value)}`).join(',')}`;
+    const hit = this.entries.get(W);
+    if (hit?.key === key) return hit.merged;
+    if (hit) ctx.release(hit.merged);
+    const merged = ctx.clone(W, 'pool.mergedW');
+    for (const p of frozen) matmul(ctx, p.A.value, p.B.value, { transA: true, transB: true, alpha: scale, out: merged, accumulate: true });
+    this.entries.set(W, { key, merged });
+    return merged;
+  }
+
+  dispose(ctx: Tape['ctx']): void {
+    for (const e of this.entries.values()) ctx.release(e.merged);
+    this.entries.clear();
+  }
 }
 
 export type Slots =
@@ -52,8 +86,31 @@ export function adaptedLinear(tape: Tape, x: Variable, W: Variable, b: Variable 
   const N = W.shape[1];
   const [first] = pool.pairs;
   if (!first || first.length === 0) throw new ShapeError('adaptedLinear', 'the pool has no pairs on this projection');
-  const fused = slots.kind === 'all' && pool.pairs.length === 1 && first.length === 1 && first[0].column === 0 && first[0].B.shape[0] === N;
-  return fused ? fusedLora(tape, x, W, b, first[0], pool) : pooledLora(tape, x, W, b, pool, slots);
+  const fullWidth = pool.pairs.every((slices) => slices.length === 1 && slices[0].column === 0 && slices[0].B.shape[0] === N);
+  if (slots.kind === 'all' && fullWidth) {
+    if (pool.pairs.length === 1) return fusedLora(tape, x, W, b, first[0], pool);
+    const pairs = pool.pairs.map((slices) => slices[0]);
+    const live = pairs.filter((p) => p.A.requiresGrad || p.B.requiresGrad);
+    if (pool.merged && live.length <= 1 && pool.dropout === 0 && !W.requiresGrad) {
+      const frozen = pairs.filter((p) => !live.includes(p));
+      const merged = new Variable(pool.merged.get(tape.ctx, W.value, frozen, pool.scale), false, 'pool.mergedW');
+      return live.length === 1 ? fusedLora(tape, x, merged, b, live[0], pool) : frozenLinear(tape, x, merged, b);
+    }
+  }
+  return pooledLora(tape, x, W, b, pool, slots);
+}
+
+/** y = x W + b with W frozen: the merged base of a pool with nothing left to train. */
+function frozenLinear(tape: Tape, x: Variable, W: Variable, b: Variable | undefined): Variable {
+  const { ctx } = tape;
+  const out = tape.variable(matmul(ctx, x.value, W.value, { bias: b?.value }), tape.needsGrad(x, ...(b ? [b] : [])), 'adaptedLinear');
+  tape.onBackward(() => {
+    const dy = out.grad;
+    if (!dy) return;
+    if (x.requiresGrad) tape.addGrad(x, matmul(ctx, dy, W.value, { transB: true }));
+    baseGrads(tape, x, W, b, dy);
+  });
+  return out;
 }
 
 /** Gradients of the base weight and bias (full fine-tuning under an adapter). */

@@ -1,4 +1,4 @@
-import type { PoolPair, ProjectionPool, Slots } from '../autograd/adapterOps';
+import { MergedWeights, type PoolPair, type ProjectionPool, type Slots } from '../autograd/adapterOps';
 import type { Parameter } from '../autograd/tape';
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
@@ -35,6 +35,8 @@ export type Gating =
  */
 export class AdapterPool {
   private readonly list: LoraAdapter[] = [];
+  /** Base weights with the frozen adapters merged in, for `all` gating (adaptedLinear). */
+  private readonly merged = new MergedWeights();
   gating: Gating = { kind: 'all' };
 
   constructor(
@@ -111,7 +113,7 @@ export class AdapterPool {
         return { A: p.A, B: p.B, column: targetColumn(this.config, t) };
       }),
     );
-    return { pairs, scale: s.alpha / s.rank, dropout: s.dropout ?? 0 };
+    return { pairs, scale: s.alpha / s.rank, dropout: s.dropout ?? 0, merged: this.merged };
   }
 
   /**
@@ -147,9 +149,11 @@ export class AdapterPool {
     }
     const [a] = this.list.splice(index, 1);
     a.dispose(ctx);
+    this.merged.dispose(ctx);
   }
 
   dispose(ctx: GpuContext): void {
+    this.merged.dispose(ctx);
     for (const a of this.list) a.dispose(ctx);
     this.list.length = 0;
   }

@@ -176,6 +176,61 @@ describe('adapter pool in the model', () => {
     releaseBatch(ctx, d);
   });
 
+  it('a frozen sum plus a trainable pair runs on the fused kernels over the merged base: finite-difference gradients, rebuilt when the frozen set changes', async () => {
+    const ctx = gpu();
+    const model = GptModel.fromTensors(ctx, config, loaded.tensors);
+    for (const p of model.params.values()) p.trainable = false;
+    const frozen = [randomAdapter(ctx, SETTINGS, 41), randomAdapter(ctx, SETTINGS, 42)];
+    for (const a of frozen) for (const p of a.parameters()) p.trainable = false;
+    const fresh = randomAdapter(ctx, SETTINGS, 43);
+    const pool = new AdapterPool(config, [...frozen, fresh]);
+    model.adapters = pool;
+    const d = batch(ctx);
+    const kernels: string[] = [];
+    const dispatch = ctx.dispatch.bind(ctx);
+    ctx.dispatch = (spec, args) => (kernels.push(spec.name), dispatch(spec, args));
+    const tape = new Tape(ctx);
+    try {
+      maskedCrossEntropy(tape, model.forward(tape, d.ids, d.positions, B, T), d.targets, d.mask);
+      tape.backward();
+    } finally {
+      ctx.dispatch = dispatch;
+    }
+    expect(kernels.filter((k) => k.startsWith('multi_lora'))).toEqual([]);
+    expect(kernels).toContain('lora_forward_prep');
+
+    const pairs = new Map<string, PairRef[][]>();
+    for (const n of pool.projections()) pairs.set(n, (await pairsRef(ctx, pool, n))!);
+    const s = pool.settings!;
+    const loss = () =>
+      gptLossRef(config, base64, ids, targets, mask, B, T, (name, x, rows, K) => {
+        const p = pairs.get(name);
+        return p ? poolDeltaRef(x, rows, K, base64.get(`${name}.bias`)!.length, p, s.rank, s.alpha / s.rank, { kind: 'all' }) : null;
+      });
+    const opts = { eps: 1e-5, rtol: 5e-4, samples: 10 };
+    for (const name of pool.projections()) {
+      const site = pool.projection(name)!;
+      const { A, B: Bm } = pairs.get(name)![2][0];
+      expectGradientMatchesFiniteDifference(() => loss(), A, await ctx.readF32(site.pairs[2][0].A.grad!), `${name} new pair A`, opts);
+      expectGradientMatchesFiniteDifference(() => loss(), Bm, await ctx.readF32(site.pairs[2][0].B.grad!), `${name} new pair B`, opts);
+      expect(site.pairs[0][0].A.grad, 'a frozen pair gets no gradient').toBeNull();
+    }
+    tape.dispose();
+    zeroGrad(ctx, pool.parameters());
+
+    // The new pair freezes too (the next task's start): the merge is rebuilt with all three.
+    for (const p of fresh.parameters()) p.trainable = false;
+    const all = await poolRef(ctx, pool, () => ({ kind: 'all' }));
+    expectClose(await logits(model, d), gptForwardRef(config, base64, ids, B, T, all), 'all three frozen', 1e-4);
+    // A frozen pair taken out of the pool leaves the merge too.
+    pool.remove(ctx, 0);
+    const two = await poolRef(ctx, pool, () => ({ kind: 'all' }));
+    expectClose(await logits(model, d), gptForwardRef(config, base64, ids, B, T, two), 'after removing one', 1e-4);
+    pool.dispose(ctx);
+    model.dispose();
+    releaseBatch(ctx, d);
+  });
+
   it('per-row selection (SEE): each row gets exactly its own adapter, a null row the base model', async () => {
     const ctx = gpu();
     const model = GptModel.fromTensors(ctx, config, loaded.tensors);
