@@ -70,7 +70,7 @@ if (m.see?.done) {
   if (m.see.OP != null && m.mtl?.OP != null) checks.push([`SEE's OP within 1 point of MTL's or above (${f(m.see.OP)} vs ${f(m.mtl.OP)})`, m.see.OP >= m.mtl.OP - 1]);
 }
 if (m.moses?.done) {
-  const r = m.moses.routing as { OP_til: number | null; BWT_til: number | null; taskId: (number | null)[]; capacity: number[]; grew: boolean[] };
+  const r = { OP_til: m.moses.OP_til ?? null, BWT_til: m.moses.BWT_til ?? null, taskId: m.moses.taskId ?? [], capacity: m.moses.capacity ?? [], grew: m.moses.grew ?? [] };
   const ids = r.taskId.filter((v): v is number => v !== null);
   console.log(
     `MoSEs: with the task id OP ${f(r.OP_til)}, BWT ${f(r.BWT_til)}; task identification ${(ids.reduce((a, b) => a + b, 0) / Math.max(1, ids.length)).toFixed(1)}% ` +

@@ -45,9 +45,28 @@ export interface MethodResult {
    * inside each stage, the score after `step` steps of stage `stage`.
    */
   continual?: { stage: number; step: number; scores: (number | null)[] }[];
-  /** Method-specific records (SEE's and MoSEs' routing), absent for the baselines. */
+  /** SEE: who answered each query, the confusion matrix, acceptance, OOD rejection (README). */
   routing?: Record<string, unknown>;
+  /** MoSEs, with the task id given: rows after each stage (null for tasks not trained yet). R is task-agnostic. */
+  R_til?: (number | null)[][];
+  OP_til?: number | null;
+  BWT_til?: number | null;
+  /** MoSEs: percent of each task's test prompts inferred as that task (null before it has a key). */
+  taskId?: (number | null)[];
+  /** MoSEs: per trained task, the share of gate mass each sub-expert gets on its test prompts. */
+  usage?: number[][];
+  /** MoSEs: sub-experts in the pool after each task (the capacity curve), and the growth decisions. */
+  capacity?: number[];
+  grew?: boolean[];
+  probeLoss?: (number | null)[];
+  /** MoSEs: which task each out-of-distribution task's test prompts are inferred as. */
+  oodInferred?: Record<string, number[]>;
 }
+
+/** Keys the runner owns in a method's entry: a method's records may not overwrite them. */
+export const RUNNER_KEYS = [
+  'settings', 'stages', 'stagesDone', 'done', 'R', 'OP', 'BWT', 'FWT', 'forgetting', 'params', 'finalLoss', 'tokensPerSecond', 'tokens', 'seconds', 'continual',
+] as const;
 
 export interface RunResults {
   version: number;

@@ -12,7 +12,7 @@ import { resolveSettings } from '../methods/settings';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { encodeExamples, Trainer } from '../train/trainer';
 import type { Preset } from './presets';
-import { RESULTS_VERSION, type MethodResult, type RunResults } from './results';
+import { RESULTS_VERSION, RUNNER_KEYS, type MethodResult, type RunResults } from './results';
 
 /**
  * Runs methods over a task stream: for each method, a fresh copy of the base; for each
@@ -267,7 +267,12 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
           (task, j) => method.predict(task.test, task, j),
           (task) => report({ task: task.name, phase: 'eval', step: 0, steps: 0, loss: summary.lastLoss }),
         );
-        if (method.routing) r.routing = await method.routing();
+        if (method.records) {
+          const records = await method.records();
+          const taken = Object.keys(records).filter((k) => (RUNNER_KEYS as readonly string[]).includes(k));
+          if (taken.length) throw new Error(`${d.id}'s records use the runner's keys ${taken.join(', ')}`);
+          Object.assign(r, records);
+        }
         r.seconds.eval += (performance.now() - evalStart) / 1000;
         r.stagesDone = stageNo;
         r.done = stageNo === stageList.length;

@@ -82,8 +82,12 @@ export interface ContinualMethod {
   /** Answers to a task's examples as the method stands now (t is the task's index, for task-aware methods). */
   predict(examples: readonly Example[], task: Task, t: number): Promise<string[]>;
   parameterCounts(): ParameterCounts;
-  /** Method-specific records after a stage's scoring (SEE's and MoSEs' routing), stored in results.json. */
-  routing?(): Promise<Record<string, unknown>>;
+  /**
+   * Method-specific records after a stage's scoring, merged into the method's entry of
+   * results.json: SEE's `routing`; MoSEs' `R_til`, `taskId`, `usage`, `capacity` and the rest
+   * (README, results.json). They may not reuse the runner's keys (R, OP, params, ...).
+   */
+  records?(): Promise<Record<string, unknown>>;
   saveState(): Promise<MethodState>;
   /** Restores the state saved after stage `t`. */
   loadState(state: MethodState, t: number): Promise<void> | void;

@@ -17,11 +17,13 @@ const SPECS = {
   alpha: { kind: 'number', default: 32, min: 0.001, max: 4096, doc: 'Sub-expert alpha: each update is scaled by alpha / rank.' },
   targets: {
     kind: 'list',
-    default: ['attn.c_attn', 'attn.c_proj'],
+    // The paper puts sub-experts in self-attention; on this base recall needs the MLP too
+    // (README, MoSEs: capitals alone 0% with attention sub-experts, 21% with all four).
+    default: ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'],
     choices: [...LORA_TARGETS],
-    doc: 'Projections that hold a sub-expert pool and a router (whole projections; the paper puts them in self-attention).',
+    doc: 'Projections that hold a sub-expert pool and a router (whole projections; the paper puts them in self-attention, recall on this base needs the MLP too).',
   },
-  expertsPerTask: { kind: 'number', default: 4, min: 1, max: 64, integer: true, doc: 'Sub-experts a task adds to the pool when reuse is not enough (m).' },
+  expertsPerTask: { kind: 'number', default: 2, min: 1, max: 64, integer: true, doc: 'Sub-experts a task adds to the pool when reuse is not enough (m).' },
   topK: { kind: 'number', default: 2, min: 1, max: 16, integer: true, doc: 'Sub-experts each token uses (top k of the router softmax, renormalised).' },
   probeSteps: {
     kind: 'number',
@@ -33,16 +35,19 @@ const SPECS = {
   },
   growLoss: {
     kind: 'number',
-    default: 0.5,
+    default: 3,
     min: 0,
     max: 100,
-    doc: "The task adds expertsPerTask sub-experts when the probe's loss (nats per answer token) stays above this; 0 grows on every task.",
+    doc: "The task adds expertsPerTask sub-experts when the probe's loss (nats per answer token, mean of its last 5 steps) stays above this; 0 grows on every task.",
   },
   lr: { kind: 'number', default: 3e-3, min: 1e-7, max: 1, doc: 'Peak learning rate of routers and sub-experts (AdamW, warm-up then cosine to a tenth).' },
   weightDecay: { kind: 'number', default: 0, min: 0, max: 100, doc: 'Decoupled AdamW weight decay on the new sub-experts and router.' },
 } as const satisfies SettingSpecs;
 
 type MosesSettings = Resolved<typeof SPECS>;
+
+/** Steps at the end of the probe whose mean loss decides growth. */
+const PROBE_LOSS_STEPS = 5;
 
 /** Per-token routing of one projection for one prompt: top-k sub-expert indices and gates per token. */
 export interface ProjectionGates {
@@ -76,7 +81,7 @@ export class Moses implements ContinualMethod {
   private readonly routers: Map<string, Parameter>[] = [];
   /** keys[t]: task t's unit-norm mean base feature [n_embd]. */
   private keys: Float64Array[] = [];
-  private records: TaskRecord[] = [];
+  private growth: TaskRecord[] = [];
   /** R_til[t][j]: task j's score with its own router after task t (null for tasks not trained yet). */
   private tilRows: (number | null)[][] = [];
   /** Task-identification accuracy per task (percent) in the last scoring; null where the task has no key yet. */
@@ -156,8 +161,11 @@ export class Moses implements ContinualMethod {
         const trainer = new Trainer(env.model, env.tokenizer, stageTrainer(env, `${this.id}/probe`, t, examples.length, this.settings, probeSteps));
         trainer.addParameters(this.routers[t].values());
         try {
-          const s = await trainer.train(pairs);
-          probeLoss = s.lastLoss;
+          // One batch's loss is noisy: the decision reads the mean over the probe's last steps.
+          const losses: number[] = [];
+          const s = await trainer.train(pairs, { onStep: (r) => losses.push(r.loss) });
+          const tail = losses.slice(-PROBE_LOSS_STEPS);
+          probeLoss = tail.reduce((a, b) => a + b, 0) / tail.length;
           this.probe = { seconds: s.seconds, tokens: s.tokens };
         } finally {
           trainer.dispose();
@@ -171,7 +179,7 @@ export class Moses implements ContinualMethod {
           for (const p of probed.values()) env.ctx.release(p.value);
         }
       }
-      this.records[t] = { capacity: this.poolSize, grew, probeLoss };
+      this.growth[t] = { capacity: this.poolSize, grew, probeLoss };
     }
     this.setRouter(t);
     return { examples, trainer: stageTrainer(env, this.id, t, examples.length, this.settings, steps), pretrained: this.probe ?? undefined };
@@ -327,7 +335,7 @@ export class Moses implements ContinualMethod {
    * sub-expert usage (share of gate mass over the test prompts' tokens, own router), and
    * which task each out-of-distribution task's prompts are inferred as.
    */
-  async routing(): Promise<Record<string, unknown>> {
+  async records(): Promise<Record<string, unknown>> {
     const n = this.env.tasks.length;
     const usage: number[][] = [];
     for (let j = 0; j < this.routers.length; j++) {
@@ -354,9 +362,9 @@ export class Moses implements ContinualMethod {
       OP_til,
       BWT_til,
       taskId: this.taskIdRow,
-      capacity: this.records.map((r) => r.capacity),
-      grew: this.records.map((r) => r.grew),
-      probeLoss: this.records.map((r) => r.probeLoss),
+      capacity: this.growth.map((r) => r.capacity),
+      grew: this.growth.map((r) => r.grew),
+      probeLoss: this.growth.map((r) => r.probeLoss),
       usage,
       oodInferred,
     };
@@ -377,7 +385,7 @@ export class Moses implements ContinualMethod {
   async saveState(): Promise<MethodState> {
     const tensors = await this.stack.save();
     for (const [t, r] of this.routers.entries()) for (const [name, p] of r) tensors.set(`router${t}.${name}`, await this.env.ctx.readF32(p.value));
-    return { tensors, meta: { records: this.records, tilRows: this.tilRows, keys: this.keys.map((k) => Array.from(k)) } };
+    return { tensors, meta: { records: this.growth, tilRows: this.tilRows, keys: this.keys.map((k) => Array.from(k)) } };
   }
 
   loadState(state: MethodState, t: number): void {
@@ -395,7 +403,7 @@ export class Moses implements ContinualMethod {
       this.routers.push(r);
     }
     const meta = state.meta as { records: TaskRecord[]; tilRows: (number | null)[][]; keys: number[][] };
-    this.records = meta.records;
+    this.growth = meta.records;
     this.tilRows = meta.tilRows;
     this.keys = meta.keys.map((k) => Float64Array.from(k));
     this.stage = t;

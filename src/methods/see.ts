@@ -7,11 +7,15 @@ import { rng, seedFor, shuffleInPlace } from '../util/random';
 import { LORA_SETTING_SPECS, LoraStack, stageTrainer } from './common';
 import type { ContinualMethod, MethodDefinition, MethodEnv, MethodState, StagePlan, TrainingExample } from './method';
 import { acceptanceProbabilities, handlerOf, markerIds } from './seeCheck';
-import { nearMisses } from './seeNegatives';
+import { foreignInstructions, nearMisses } from './seeNegatives';
 import { resolveSettings, type Resolved, type SettingSpecs } from './settings';
 
 const SPECS = {
   ...LORA_SETTING_SPECS,
+  // The shared default (3) keeps one continued adapter plastic from task to task; an expert
+  // is fresh and trains on one task only, so nothing needs undoing and decay only costs
+  // recall (README, SEE).
+  weightDecay: { ...LORA_SETTING_SPECS.weightDecay, default: 0, doc: "Decoupled AdamW weight decay on the new expert's matrices (0: each expert is fresh, so there is no plasticity to keep)." },
   tau: { kind: 'number', default: 0.5, min: 0, max: 1, doc: 'An expert answers when its P(<accept>) after the prompt exceeds tau.' },
   bufferPerTask: {
     kind: 'number',
@@ -30,10 +34,17 @@ const SPECS = {
   },
   nearMissRatio: {
     kind: 'number',
-    default: 0.25,
+    default: 0.125,
     min: 0,
     max: 10,
     doc: "Reject examples made from the task's own prompts with one instruction word swapped, per accept example: experts learn to accept only their own instruction, so unseen tasks reach the base.",
+  },
+  foreignRatio: {
+    kind: 'number',
+    default: 0.125,
+    min: 0,
+    max: 10,
+    doc: "Reject examples that put the task's own subjects under an earlier task's instruction, per accept example: experts learn that their kind of subject is not enough.",
   },
 } as const satisfies SettingSpecs;
 
@@ -63,6 +74,14 @@ export class See implements ContinualMethod {
   private buffer: { task: number; prompt: string }[] = [];
   /** Decisions of the last scoring, per task name (the routing records). */
   readonly decisions = new Map<string, SeeDecisions>();
+  /**
+   * Acceptance of the experts that can no longer change (trained and their stage ended), per
+   * prompt: a frozen expert gives the same probability for the same prompt at every later
+   * stage, so scoring a stream asks it once per test prompt instead of once per stage.
+   */
+  private known = new Map<string, number[]>();
+  /** Experts whose stage has ended (the first `finished` of the pool). */
+  private finished = 0;
   private readonly ids: { accept: number; reject: number };
 
   constructor(
@@ -108,6 +127,14 @@ export class See implements ContinualMethod {
       rng(seedFor(env.seed, `see/nearMisses${t}`)),
     );
     for (const prompt of misses) examples.push({ prompt, answer: '', marker: 'reject' });
+    const earlier = [...new Set(this.buffer.map((b) => b.task))].map((k) => this.buffer.filter((b) => b.task === k).map((b) => b.prompt));
+    const foreign = foreignInstructions(
+      task.train.map((e) => e.prompt),
+      earlier,
+      Math.round(this.settings.foreignRatio * task.train.length),
+      rng(seedFor(env.seed, `see/foreign${t}`)),
+    );
+    for (const prompt of foreign) examples.push({ prompt, answer: '', marker: 'reject' });
     return { examples, trainer: stageTrainer(env, this.id, t, examples.length, this.settings) };
   }
 
@@ -131,11 +158,27 @@ export class See implements ContinualMethod {
     const sample = shuffleInPlace([...train], rng(seedFor(this.env.seed, `see/buffer${t}`))).slice(0, this.settings.bufferPerTask);
     this.buffer.push(...sample.map((e) => ({ task: t, prompt: e.prompt })));
     this.env.model.tokenRows = null;
+    this.finished = t + 1;
   }
 
   /** Every expert's acceptance for each prompt, and who answers (the newest that accepts, else null: the base). */
   async route(prompts: readonly string[], maxAnswerTokens: number): Promise<SeeDecisions> {
-    const acceptance = await acceptanceProbabilities(this.env.model, this.env.tokenizer, this.markers, prompts, maxAnswerTokens, this.env.evalBatch);
+    // Known per prompt and answer budget: the budget decides how much of a long prompt is read.
+    const key = (p: string) => `${maxAnswerTokens}\u0000${p}`;
+    const known = prompts.map((p) => this.known.get(key(p)) ?? []);
+    const acceptance = await acceptanceProbabilities(
+      this.env.model,
+      this.env.tokenizer,
+      this.markers,
+      prompts,
+      maxAnswerTokens,
+      this.env.evalBatch,
+      (q, e) => e >= this.finished || known[q][e] === undefined,
+    );
+    acceptance.forEach((a, q) => {
+      for (let e = 0; e < a.length; e++) if (Number.isNaN(a[e])) a[e] = known[q][e];
+      if (this.finished > 0) this.known.set(key(prompts[q]), a.slice(0, this.finished));
+    });
     return { acceptance, handler: acceptance.map((a) => handlerOf(a, this.settings.tau)) };
   }
 
@@ -178,7 +221,7 @@ export class See implements ContinualMethod {
    * expert's acceptance; the confusion matrix (true task x handler, the base last); and the
    * share of each out-of-distribution task's queries that every expert rejected.
    */
-  async routing(): Promise<Record<string, unknown>> {
+  async records(): Promise<Record<string, unknown>> {
     const K = this.experts;
     const confusion: Record<string, number[]> = {};
     const acceptance: Record<string, number[][]> = {};
@@ -193,17 +236,24 @@ export class See implements ContinualMethod {
       handled[task.name] = d.handler;
     }
     const oodRejection: Record<string, number> = {};
+    const oodHandled: Record<string, number[]> = {};
     for (const task of this.env.ood ?? []) {
       const d = await this.route(task.test.map((e) => e.prompt), task.maxAnswerTokens);
       oodRejection[task.name] = (100 * d.handler.filter((h) => h === null).length) / Math.max(1, d.handler.length);
+      const row = new Array<number>(K + 1).fill(0);
+      for (const h of d.handler) row[h === null ? K : h]++;
+      oodHandled[task.name] = row;
     }
     return {
-      experts: K,
-      handlers: [...Array.from({ length: K }, (_, e) => this.env.tasks[e]?.name ?? `expert ${e}`), 'base'],
-      confusion,
-      handled,
-      acceptance,
-      oodRejection,
+      routing: {
+        experts: K,
+        handlers: [...Array.from({ length: K }, (_, e) => this.env.tasks[e]?.name ?? `expert ${e}`), 'base'],
+        confusion,
+        handled,
+        acceptance,
+        oodRejection,
+        oodHandled,
+      },
     };
   }
 
@@ -221,7 +271,7 @@ export class See implements ContinualMethod {
   async saveState(): Promise<MethodState> {
     const tensors = await this.stack.save();
     for (const [e, m] of this.markers.entries()) tensors.set(`expert${e}.markers`, await this.env.ctx.readF32(m.value));
-    return { tensors, meta: { buffer: this.buffer } };
+    return { tensors, meta: { buffer: this.buffer, known: [...this.known] } };
   }
 
   loadState(state: MethodState): void {
@@ -234,7 +284,10 @@ export class See implements ContinualMethod {
       if (!v || v.length !== 2 * C) throw new Error(`see state: expert${e}.markers missing or of the wrong size`);
       this.markers.push(new Parameter(this.env.ctx.upload(v, [2, C], 'f32', `see.expert${e}.markers`), `see.expert${e}.markers`, false));
     }
-    this.buffer = (state.meta as { buffer: { task: number; prompt: string }[] }).buffer.map((b) => ({ task: b.task, prompt: b.prompt }));
+    const meta = state.meta as { buffer: { task: number; prompt: string }[]; known?: [string, number[]][] };
+    this.buffer = meta.buffer.map((b) => ({ task: b.task, prompt: b.prompt }));
+    this.known = new Map(meta.known ?? []);
+    this.finished = this.stack.pool.size;
   }
 
   dispose(): void {

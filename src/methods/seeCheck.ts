@@ -33,6 +33,7 @@ export function markerIds(tokenizer: Tokenizer): { accept: number; reject: numbe
 /**
  * acceptance[q][e] = P(<accept> | prompt q) under expert e (pool adapter e with its marker
  * rows markerRows[e], [2, n_embd]: accept then reject). `rowsPerBatch` bounds a prefill.
+ * `wanted(q, e)` leaves out rows the caller knows already (their entries stay NaN).
  * The model's gating and token rows are restored afterwards.
  */
 export async function acceptanceProbabilities(
@@ -42,12 +43,13 @@ export async function acceptanceProbabilities(
   prompts: readonly string[],
   maxAnswerTokens: number,
   rowsPerBatch = 64,
+  wanted: (q: number, e: number) => boolean = () => true,
 ): Promise<number[][]> {
   const { ctx } = model;
   const pool = model.adapters;
   const K = markerRows.length;
   if (!pool || pool.size !== K) throw new ShapeError('SEE', `the pool holds ${pool?.size ?? 0} experts but ${K} marker-row sets were given`);
-  const out = prompts.map(() => new Array<number>(K).fill(0));
+  const out = prompts.map(() => new Array<number>(K).fill(NaN));
   if (K === 0 || prompts.length === 0) return out;
   const { accept, reject } = markerIds(tokenizer);
   const C = model.config.n_embd;
@@ -56,7 +58,8 @@ export async function acceptanceProbabilities(
   const encoded = prompts.map((p) => promptIds(tokenizer, p, room).ids);
   // Rows (prompt, expert), prompts by length so a batch pads little.
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[a].length - encoded[b].length || a - b);
-  const rows: { q: number; e: number }[] = order.flatMap((q) => Array.from({ length: K }, (_, e) => ({ q, e })));
+  const rows: { q: number; e: number }[] = order.flatMap((q) => Array.from({ length: K }, (_, e) => ({ q, e }))).filter((r) => wanted(r.q, r.e));
+  if (rows.length === 0) return out;
 
   const stacked = ctx.empty([2 * K, C], 'f32', 'see.markers');
   markerRows.forEach((m, e) => ctx.copy(m.value, stacked, { dstOffset: 2 * e * C }));

@@ -41,6 +41,44 @@ export function nearMisses(prompts: readonly string[], count: number, random: ()
   return out;
 }
 
+/**
+ * `count` prompts that put the task's own subjects under another task's instruction: a
+ * prompt of another task whose subject words (those outside that task's instruction) are
+ * replaced, one for one, by subject words of the own prompts ("Capital of bassham:" for an
+ * expert on "Pronounce bassham:"). Near misses teach an expert that its instruction must be
+ * there; these, that its subjects are not enough (an unseen task asking something else
+ * about the same kind of word should reach the base). `others` holds each earlier task's
+ * prompts; tasks without an instruction, or without subject words, give none.
+ */
+export function foreignInstructions(prompts: readonly string[], others: readonly (readonly string[])[], count: number, random: () => number): string[] {
+  const ownTemplate = templateWords(prompts);
+  const subjects = [...new Set(prompts.flatMap(words).filter((w) => !ownTemplate.has(w)))].sort();
+  const hosts = others
+    .map((list) => ({ list, template: templateWords(list) }))
+    .filter((h) => h.template.size > 0)
+    .map((h) => ({ ...h, list: h.list.filter((p) => words(p).some((w) => !h.template.has(w))) }))
+    .filter((h) => h.list.length > 0);
+  const own = new Set(prompts);
+  const out: string[] = [];
+  if (subjects.length === 0 || hosts.length === 0) return out;
+  for (let tries = 0; out.length < count && tries < 20 * count; tries++) {
+    const host = hosts[out.length % hosts.length];
+    const parts = host.list[Math.floor(random() * host.list.length)].split(/(\s+)/);
+    const made = parts
+      .map((w) => (w.trim() === '' || host.template.has(w) ? w : keepPunctuation(w, subjects[Math.floor(random() * subjects.length)])))
+      .join('');
+    if (!own.has(made)) out.push(made);
+  }
+  return out;
+}
+
+/** `subject` in place of `word`, keeping the word's leading and trailing punctuation (quotes, a colon). */
+function keepPunctuation(word: string, subject: string): string {
+  const [, lead, , trail] = /^([^\p{L}\p{N}]*)(.*?)([^\p{L}\p{N}]*)$/u.exec(word)!;
+  const core = subject.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '');
+  return lead + core + trail;
+}
+
 function words(prompt: string): string[] {
   return prompt.split(/\s+/).filter((w) => w.length > 0);
 }

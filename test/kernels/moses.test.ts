@@ -21,7 +21,8 @@ import { useGpu } from '../helpers/gpu';
 import { baseWeights, config, plan, preset, tasks } from '../helpers/syntheticStream';
 
 const gpu = useGpu();
-const SETTINGS = { rank: 2, alpha: 4, expertsPerTask: 2, topK: 2, lr: 0.02, probeSteps: 2 };
+// Attention projections only, as the paper places them (the default adds the MLP's): small and quick.
+const SETTINGS = { rank: 2, alpha: 4, expertsPerTask: 2, topK: 2, lr: 0.02, probeSteps: 2, targets: ['attn.c_attn', 'attn.c_proj'] };
 
 async function statesOf(ctx: GpuContext, weights: Map<string, Float32Array>, id: string, settings: Record<string, unknown>) {
   const states = new Map<number, MethodState>();
@@ -63,7 +64,11 @@ describe('MoSEs', () => {
     const grows = await statesOf(ctx, weights, 'moses', { ...SETTINGS, growLoss: 0 });
     const reuses = await statesOf(ctx, weights, 'moses', { ...SETTINGS, growLoss: 100 });
     const g = grows.results.methods.moses;
-    const routingOf = (r: RunResults) => r.methods.moses.routing as { capacity: number[]; grew: boolean[]; R_til: (number | null)[][]; taskId: (number | null)[]; usage: number[][]; OP_til: number | null; BWT_til: number | null };
+    // MoSEs' records sit beside R in its entry of results.json (README, results.json).
+    const routingOf = (r: RunResults) => {
+      const m = r.methods.moses;
+      return { capacity: m.capacity!, grew: m.grew!, R_til: m.R_til!, taskId: m.taskId!, usage: m.usage!, OP_til: m.OP_til!, BWT_til: m.BWT_til! };
+    };
     expect(routingOf(grows.results).capacity).toEqual([2, 4, 6]);
     expect(routingOf(reuses.results).capacity).toEqual([2, 2, 2]);
     expect(routingOf(reuses.results).grew).toEqual([true, false, false]);

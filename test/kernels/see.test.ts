@@ -20,6 +20,8 @@ import { decodeMethodState, encodeMethodState } from '../../src/cl/methodState';
 import type { RunResults } from '../../src/cl/results';
 import type { MethodState } from '../../src/methods/method';
 import { byteGptConfig } from '../helpers/byteConfig';
+import { methodDefinition } from '../../src/methods/registry';
+import type { See } from '../../src/methods/see';
 
 const gpu = useGpu();
 const config = byteGptConfig({ n_positions: 24, n_embd: 16, n_layer: 2, n_head: 2 });
@@ -189,6 +191,24 @@ describe('SEE through the runner', () => {
     ).rejects.toThrow('interrupted');
     const resumed = await runStream(plan(ctx, weights, methods), { loadState: (_m, s) => states.get(s) ?? null }, saved!);
     expect({ ...resumed.methods.see, seconds: null, tokensPerSecond: null }).toEqual({ ...m, seconds: null, tokensPerSecond: null });
+
+    // Frozen experts are asked once per prompt: the recorded acceptance (memoised from earlier
+    // stages) equals a fresh check, and a second check of known prompts runs nothing.
+    const p = plan(ctx, weights, methods);
+    const model = GptModel.fromTensors(ctx, p.base.config, p.base.tensors);
+    const env = { ctx, model, tokenizer: p.tokenizer, tasks: p.stream.tasks, budget: p.preset.budget, seed: p.seed };
+    const after2 = states.get(2)!;
+    const fresh = methodDefinition('see').create(env, methods[0].settings) as See;
+    await fresh.loadState({ tensors: after2.tensors, meta: { ...(after2.meta as object), known: [] } });
+    const task0 = p.stream.tasks[0];
+    const prompts = task0.test.map((e) => e.prompt);
+    const asked = await fresh.route(prompts, task0.maxAnswerTokens);
+    asked.acceptance.forEach((a, q) => [0, 1].forEach((e) => expect(Math.abs(a[e] - routing.acceptance[task0.name][q][e]), `query ${q}, expert ${e}`).toBeLessThan(6e-5)));
+    const before = ctx.dispatchCount;
+    expect((await fresh.route(prompts, task0.maxAnswerTokens)).acceptance).toEqual(asked.acceptance);
+    expect(ctx.dispatchCount - before, 'dispatches of a check whose answers are all known').toBe(0);
+    fresh.dispose();
+    model.dispose();
     expect(ctx.poolStats().live).toBe(live);
   }, 240_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nearMisses, templateWords } from '../../src/methods/seeNegatives';
+import { foreignInstructions, nearMisses, templateWords } from '../../src/methods/seeNegatives';
 import { rng } from '../../src/util/random';
 
 const capitals = ['Capital of Libya:', 'Capital of Belize:', 'Capital of Bosnia and Herzegovina:', 'Capital of Greenland:', 'Capital of Zambia:'];
@@ -30,5 +30,31 @@ describe("SEE's near-miss negatives", () => {
   it('gives none when the prompts share no instruction word', () => {
     expect(nearMisses(['45+46=', '0+30=', '35+16='], 10, rng(1))).toEqual([]);
     expect(nearMisses(capitals, 0, rng(1))).toEqual([]);
+  });
+});
+
+describe("SEE's foreign-instruction negatives", () => {
+  const pronounce = ['Pronounce bassham:', 'Pronounce goggins:', 'Pronounce frisella:', 'Pronounce kuhns:'];
+  const sentiment = ['Sentiment of "screams":', 'Sentiment of "enslaves":', 'Sentiment of "calm":'];
+
+  it("puts the own task's subjects under each earlier task's instruction, punctuation kept", () => {
+    const made = foreignInstructions(pronounce, [capitals, sentiment, ['45+46=', '0+30=']], 12, rng(2));
+    expect(made).toHaveLength(12);
+    const subjects = new Set(['bassham', 'goggins', 'frisella', 'kuhns']);
+    for (const p of made) {
+      // A subject of several words ("Bosnia and Herzegovina") is replaced word for word.
+      const m = /^Capital of (.+):$/.exec(p) ?? /^Sentiment of "(\S+)":$/.exec(p);
+      expect(m, p).not.toBeNull();
+      for (const w of m![1].split(' ')) expect(subjects.has(w), p).toBe(true);
+    }
+    // Round-robin over the tasks that have an instruction (not the sums).
+    expect(made.filter((p) => p.startsWith('Capital'))).toHaveLength(6);
+    expect(foreignInstructions(pronounce, [capitals, sentiment, ['45+46=', '0+30=']], 12, rng(2))).toEqual(made);
+  });
+
+  it('gives none without an earlier instruction or own subjects', () => {
+    expect(foreignInstructions(pronounce, [], 5, rng(1))).toEqual([]);
+    expect(foreignInstructions(pronounce, [['45+46=', '0+30=']], 5, rng(1))).toEqual([]);
+    expect(foreignInstructions(['Go:', 'Go:'], [capitals], 5, rng(1))).toEqual([]);
   });
 });
