@@ -229,9 +229,7 @@ export class See implements ContinualMethod {
     for (const task of this.env.tasks) {
       const d = this.decisions.get(task.name);
       if (!d) continue;
-      const row = new Array<number>(K + 1).fill(0);
-      for (const h of d.handler) row[h === null ? K : h]++;
-      confusion[task.name] = row;
+      confusion[task.name] = handlerCounts(d.handler, K);
       acceptance[task.name] = d.acceptance.map((a) => a.map((p) => Math.round(p * 1e4) / 1e4));
       handled[task.name] = d.handler;
     }
@@ -240,9 +238,7 @@ export class See implements ContinualMethod {
     for (const task of this.env.ood ?? []) {
       const d = await this.route(task.test.map((e) => e.prompt), task.maxAnswerTokens);
       oodRejection[task.name] = (100 * d.handler.filter((h) => h === null).length) / Math.max(1, d.handler.length);
-      const row = new Array<number>(K + 1).fill(0);
-      for (const h of d.handler) row[h === null ? K : h]++;
-      oodHandled[task.name] = row;
+      oodHandled[task.name] = handlerCounts(d.handler, K);
     }
     return {
       routing: {
@@ -296,6 +292,13 @@ export class See implements ContinualMethod {
     this.env.model.tokenRows = null;
     this.stack.dispose();
   }
+}
+
+/** Queries handled by each of K experts, then by the base (a row of the confusion matrix). */
+function handlerCounts(handler: readonly (number | null)[], K: number): number[] {
+  const row = new Array<number>(K + 1).fill(0);
+  for (const h of handler) row[h === null ? K : h]++;
+  return row;
 }
 
 export const see: MethodDefinition = {
