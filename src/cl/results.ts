@@ -84,3 +84,33 @@ export interface RunResults {
    */
   environment: { adapter: string; startedAt: string; matmulTuning?: MatmulTuning };
 }
+
+/**
+ * A results.json read back (the lab's import): checks the schema's shape, so a file of
+ * another kind is refused with what is wrong rather than drawn as nonsense.
+ */
+export function parseResults(text: string, file = 'results.json'): RunResults {
+  let r: unknown;
+  try {
+    r = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const fail = (why: string): never => {
+    throw new Error(`${file}: not a Continual Lab results file: ${why}`);
+  };
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return fail('expected a JSON object');
+  const o = r as Partial<RunResults>;
+  if (o.version !== RESULTS_VERSION) fail(`"version" is ${JSON.stringify(o.version)}, this lab reads ${RESULTS_VERSION}`);
+  if (!Array.isArray(o.stream) || o.stream.length === 0 || !o.stream.every((t) => t && typeof t.name === 'string')) fail('"stream" must list the tasks by name');
+  const n = o.stream!.length;
+  if (!o.methods || typeof o.methods !== 'object') fail('"methods" is missing');
+  const row = (v: unknown) => v === null || (Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number'));
+  for (const [id, m] of Object.entries(o.methods!)) {
+    if (!m || !Array.isArray(m.R) || m.R.length !== n + 1 || !m.R.every(row)) fail(`methods.${id}.R must have ${n + 1} rows of ${n} scores (or null)`);
+    if (!Number.isInteger(m.stagesDone)) fail(`methods.${id}.stagesDone must be a whole number`);
+    if (!m.params || !Array.isArray(m.params.stored) || !Array.isArray(m.forgetting)) fail(`methods.${id} lacks params.stored or forgetting`);
+  }
+  if (o.base !== null && !row(o.base)) fail(`"base" must be ${n} scores or null`);
+  return o as RunResults;
+}

@@ -56,16 +56,36 @@ export interface RunProgress {
   step: number;
   steps: number;
   loss: number;
+  /** Training tokens per second of the stage so far (NaN while scoring). */
+  tokensPerSecond: number;
   /** Seconds left for the whole run, from the step and scoring rates measured so far (NaN until known). */
   etaSeconds: number;
 }
 
 export interface RunCallbacks {
   onProgress?(p: RunProgress): void;
-  /** After each finished stage (and after the base row): persist the results and the state. */
+  /**
+   * After each finished stage (and after the base row, with method and state null): persist
+   * the results and the method's state after the stage (the last stage's too: the lab
+   * inspects and exports it).
+   */
   onStageDone?(results: RunResults, method: string | null, stage: number, state: MethodState | null): Promise<void> | void;
+  /**
+   * Before each training step is queued: 'stop' ends the run there (RunStopped), leaving
+   * the results of the finished stages; a pause is this promise not resolving yet. `settle`
+   * waits for the steps already queued, so their progress is reported first.
+   */
+  beforeStep?(settle: () => Promise<void>): Promise<'continue' | 'stop'>;
   /** The state a method saved after `stage` (1-based), for a resumed run. */
   loadState?(method: string, stage: number): Promise<MethodState | null> | MethodState | null;
+}
+
+/** A run stopped on request between two steps; the finished stages' results stand. */
+export class RunStopped extends Error {
+  constructor(readonly method: string, readonly stage: number) {
+    super(`stopped during ${method}'s stage ${stage}`);
+    this.name = 'RunStopped';
+  }
 }
 
 export class ResumeError extends Error {
@@ -189,7 +209,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
       results.base = await scoreRow(
         (task) => predictTask(model, tokenizer, task.test, task, plan.evalBatch),
         (task) =>
-          callbacks.onProgress?.({ method: 'base', methodIndex: 0, methods: defs.length, stage: 0, stages: n, task: task.name, phase: 'eval', step: 0, steps: 0, loss: NaN, etaSeconds: eta() }),
+          callbacks.onProgress?.({ method: 'base', methodIndex: 0, methods: defs.length, stage: 0, stages: n, task: task.name, phase: 'eval', step: 0, steps: 0, loss: NaN, tokensPerSecond: NaN, etaSeconds: eta() }),
       );
     } finally {
       model.dispose();
@@ -219,7 +239,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
       for (const [si, t] of stageList.entries()) {
         if (si < r.stagesDone) continue;
         const stageNo = si + 1;
-        const report = (p: Pick<RunProgress, 'task' | 'phase' | 'step' | 'steps' | 'loss'>) =>
+        const report = (p: Pick<RunProgress, 'task' | 'phase' | 'step' | 'steps' | 'loss' | 'tokensPerSecond'>) =>
           callbacks.onProgress?.({ method: d.id, methodIndex: mi, methods: defs.length, stage: stageNo, stages: stageList.length, ...p, etaSeconds: eta() });
         const plan1 = await method.beginStage(t);
         const { pairs } = encodeExamples(tokenizer, plan1.examples, maxLen);
@@ -229,7 +249,8 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         let summary;
         try {
           summary = await trainer.train(pairs, {
-            beforeStep: async (step, settle): Promise<'continue'> => {
+            beforeStep: async (step, settle): Promise<'continue' | 'stop'> => {
+              if ((await callbacks.beforeStep?.(settle)) === 'stop') return 'stop';
               if (!evalEvery || step === 1 || (step - 1) % evalEvery !== 0 || method.stages === 'joint') return 'continue';
               // The steps queued so far finish first, so the scores are those of step - 1.
               await settle();
@@ -245,12 +266,13 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
             onStep: (s) => {
               secPerStep = s.secondsElapsed / s.step;
               stepsLeft--;
-              report({ task: trainTask, phase: 'train', step: s.step, steps: s.totalSteps, loss: s.loss });
+              report({ task: trainTask, phase: 'train', step: s.step, steps: s.totalSteps, loss: s.loss, tokensPerSecond: s.tokensPerSecond });
             },
           });
         } finally {
           trainer.dispose();
         }
+        if (summary.stopped) throw new RunStopped(d.id, stageNo);
         // Steps the plan counted but the data did not need (a small task's last epoch).
         stepsLeft -= Math.max(0, (method.stages === 'joint' ? n * steps : steps) - summary.steps);
         await method.endStage(t);
@@ -265,7 +287,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         const evalStart = performance.now();
         r.R[t + 1] = await scoreRow(
           (task, j) => method.predict(task.test, task, j),
-          (task) => report({ task: task.name, phase: 'eval', step: 0, steps: 0, loss: summary.lastLoss }),
+          (task) => report({ task: task.name, phase: 'eval', step: 0, steps: 0, loss: summary.lastLoss, tokensPerSecond: NaN }),
         );
         if (method.records) {
           const records = await method.records();
@@ -277,7 +299,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         r.stagesDone = stageNo;
         r.done = stageNo === stageList.length;
         if (r.done) Object.assign(r, summariseTransfer(r.R));
-        await callbacks.onStageDone?.(results, d.id, stageNo, r.done ? null : await method.saveState());
+        await callbacks.onStageDone?.(results, d.id, stageNo, await method.saveState());
       }
     } finally {
       method.dispose();

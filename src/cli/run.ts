@@ -221,7 +221,8 @@ export async function runCommand(argv: string[], log: (s: string) => void, statu
           }
           // New state first, then the results that point at it, then the old state: a crash
           // anywhere in between leaves results.json and a state file of the same stage.
-          const stateFile = method && state ? `${method}-stage${stage}.safetensors` : null;
+          // A finished method is not resumed: its last state is not kept.
+          const stateFile = method && state && !r.methods[method].done ? `${method}-stage${stage}.safetensors` : null;
           if (stateFile) {
             mkdirSync(stateDir, { recursive: true });
             writeAtomic(join(stateDir, stateFile), encodeMethodState(state!, { method: method!, stage: String(stage) }));

@@ -2,17 +2,9 @@ import { GpuContext } from './context';
 import { GpuUnavailableError } from './errors';
 import { browserShaderLibrary } from './browserShaderLibrary';
 import { requiredLimits, wantedFeatures } from './adapterInfo';
+import { webgpuMissingReason } from './webgpuSupport';
 
-/** Why WebGPU is missing, in words the page can show. */
-export function webgpuMissingReason(): string | null {
-  if (typeof navigator === 'undefined' || !('gpu' in navigator)) {
-    if (typeof isSecureContext !== 'undefined' && !isSecureContext) {
-      return 'WebGPU needs a secure context: open the lab from http://localhost or http://127.0.0.1 (or https).';
-    }
-    return 'This browser has no WebGPU (navigator.gpu is missing).';
-  }
-  return null;
-}
+export { webgpuMissingReason };
 
 /** Creates a GPU context in a page or a Web Worker. */
 export async function createBrowserContext(): Promise<GpuContext> {

@@ -1,11 +1,12 @@
 import type { Example } from '../data/examples';
 import type { Task } from '../data/task';
+import { savePeftAdapter } from '../checkpoint/peftAdapter';
 import { predictTask } from '../eval/evaluate';
 import { AdapterPool } from '../model/adapterPool';
 import { LORA_SLICE_TARGETS, LORA_TARGETS, LoraAdapter, type LoraSettings, type LoraTarget, type LoraValues } from '../model/lora';
 import type { TrainerSettings } from '../train/trainer';
 import { seedFor } from '../util/random';
-import type { MethodEnv, MethodState, ParameterCounts, TrainingExample } from './method';
+import type { ExportedAdapter, MethodEnv, MethodState, ParameterCounts, TrainingExample } from './method';
 import type { SettingSpecs } from './settings';
 
 /** Settings every LoRA-based method shares, with defaults measured on the shipped base (README). */
@@ -123,6 +124,16 @@ export class LoraStack {
       if (i < count - trainableLast) for (const p of a.parameters()) p.trainable = false;
       this.pool.add(a);
     }
+  }
+
+  /** Every adapter in PEFT's format, named by `names(i)`. */
+  async exportPeft(names: (i: number) => string): Promise<ExportedAdapter[]> {
+    const out: ExportedAdapter[] = [];
+    for (const [i, a] of this.pool.adapters.entries()) {
+      const saved = savePeftAdapter(this.env.model.config, a.settings, await a.toTensors(this.env.ctx));
+      out.push({ name: names(i), files: new Map([['adapter_config.json', new TextEncoder().encode(saved.configJson)], ['adapter_model.safetensors', saved.safetensors]]) });
+    }
+    return out;
   }
 
   dispose(): void {

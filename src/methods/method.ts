@@ -57,6 +57,13 @@ export interface MethodState {
   meta: unknown;
 }
 
+export interface ExportedAdapter {
+  /** Folder name, e.g. `adapter` or `expert2-capitals`. */
+  name: string;
+  /** File name -> bytes: adapter_config.json and adapter_model.safetensors at least. */
+  files: Map<string, Uint8Array>;
+}
+
 export interface ParameterCounts {
   /** Parameters that trained in the last stage. */
   trainable: number;
@@ -88,6 +95,12 @@ export interface ContinualMethod {
    * (README, results.json). They may not reuse the runner's keys (R, OP, params, ...).
    */
   records?(): Promise<Record<string, unknown>>;
+  /**
+   * The method's adapters in Hugging Face PEFT's LoRA format, one folder each (named), with
+   * any extra file a folder needs beside PEFT's two. Absent where the method keeps no plain
+   * LoRA adapter (SeqFT changes the whole model; MoSEs' routed sub-experts have no PEFT form).
+   */
+  exportAdapters?(): Promise<ExportedAdapter[]>;
   saveState(): Promise<MethodState>;
   /** Restores the state saved after stage `t`. */
   loadState(state: MethodState, t: number): Promise<void> | void;

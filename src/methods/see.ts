@@ -1,11 +1,12 @@
 import { Parameter } from '../autograd/tape';
+import { writeSafetensors } from '../checkpoint/safetensors';
 import type { Example } from '../data/examples';
 import type { Task } from '../data/task';
 import { predictAnswers } from '../eval/evaluate';
 import type { Trainer } from '../train/trainer';
 import { rng, seedFor, shuffleInPlace } from '../util/random';
 import { LORA_SETTING_SPECS, LoraStack, stageTrainer } from './common';
-import type { ContinualMethod, MethodDefinition, MethodEnv, MethodState, StagePlan, TrainingExample } from './method';
+import type { ContinualMethod, ExportedAdapter, MethodDefinition, MethodEnv, MethodState, StagePlan, TrainingExample } from './method';
 import { acceptanceProbabilities, handlerOf, markerIds } from './seeCheck';
 import { foreignInstructions, nearMisses } from './seeNegatives';
 import { resolveSettings, type Resolved, type SettingSpecs } from './settings';
@@ -159,6 +160,23 @@ export class See implements ContinualMethod {
     this.buffer.push(...sample.map((e) => ({ task: t, prompt: e.prompt })));
     this.env.model.tokenRows = null;
     this.finished = t + 1;
+  }
+
+  /**
+   * Each expert as a PEFT folder (`expert1-sentiment`, ...). PEFT's format has no place for
+   * the expert's own `<accept>`/`<reject>` embedding rows, so they travel beside it in
+   * marker_rows.safetensors (tensor `rows` [2, n_embd], the token ids in its metadata).
+   */
+  async exportAdapters(): Promise<ExportedAdapter[]> {
+    const name = (i: number) => `expert${i + 1}-${this.env.tasks[i]?.name ?? i}`;
+    const out = await this.stack.exportPeft(name);
+    const C = this.env.model.config.n_embd;
+    for (const [i, folder] of out.entries()) {
+      const rows = await this.env.ctx.readF32(this.markers[i].value);
+      const meta = { accept_id: String(this.ids.accept), reject_id: String(this.ids.reject), note: 'rows replace these ids in the input embedding and the tied LM head wherever this expert runs' };
+      folder.files.set('marker_rows.safetensors', writeSafetensors([{ name: 'rows', shape: [2, C], data: rows }], meta));
+    }
+    return out;
   }
 
   /** Every expert's acceptance for each prompt, and who answers (the newest that accepts, else null: the base). */

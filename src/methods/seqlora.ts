@@ -1,5 +1,5 @@
 import { asTrainingExamples, LORA_SETTING_SPECS, LoraStack, plainPredict, stageTrainer } from './common';
-import type { ContinualMethod, MethodDefinition, MethodEnv, MethodState, StagePlan } from './method';
+import type { ContinualMethod, ExportedAdapter, MethodDefinition, MethodEnv, MethodState, StagePlan } from './method';
 import { resolveSettings, type Resolved } from './settings';
 
 const SPECS = { ...LORA_SETTING_SPECS } as const;
@@ -31,6 +31,12 @@ export class SeqLora implements ContinualMethod {
 
   parameterCounts() {
     return this.stack.counts();
+  }
+
+  /** One adapter (`adapter`); O-LoRA's several are summed at inference, each exported by the task it learned. */
+  exportAdapters(): Promise<ExportedAdapter[]> {
+    const n = this.stack.pool.size;
+    return this.stack.exportPeft((i) => (n === 1 ? 'adapter' : `adapter${i + 1}-${this.env.tasks[i]?.name ?? i}`));
   }
 
   async saveState(): Promise<MethodState> {

@@ -1,82 +1,60 @@
-import { useEffect, useState } from 'react';
-import type { GpuContext } from '../gpu/context';
-import { createBrowserContext, webgpuMissingReason } from '../gpu/browser';
-import { GpuUnavailableError } from '../gpu/errors';
+import { useEffect } from 'react';
 import { AdapterPanel } from './AdapterPanel';
-import { NoWebGpu } from './NoWebGpu';
 import { BaseModelPanel } from './BaseModelPanel';
-import { EngineCheckPanel } from './EngineCheckPanel';
 import { KernelCheckPanel } from './KernelCheckPanel';
 import { MatmulTuningLine } from './MatmulTuningLine';
-
-type GpuState =
-  | { kind: 'loading' }
-  | { kind: 'ready'; ctx: GpuContext }
-  | { kind: 'missing'; reason: string }
-  | { kind: 'lost'; reason: string };
-
-let sharedContext: Promise<GpuContext> | null = null;
-// One device per page: StrictMode mounts effects twice in development.
-function acquireContext(): Promise<GpuContext> {
-  sharedContext ??= createBrowserContext();
-  return sharedContext;
-}
+import { NoWebGpu } from './NoWebGpu';
+import { LossChart } from './panels/LossChart';
+import { InspectorPanel } from './panels/InspectorPanel';
+import { MethodsPanel } from './panels/MethodsPanel';
+import { PlaygroundPanel } from './panels/PlaygroundPanel';
+import { ResultsPanel } from './panels/ResultsPanel';
+import { RunPanel } from './panels/RunPanel';
+import { StreamPanel } from './panels/StreamPanel';
+import { StatusLine } from './StatusLine';
+import { useLab } from './store';
 
 export function App() {
-  const [gpu, setGpu] = useState<GpuState>(() => {
-    const reason = webgpuMissingReason();
-    return reason ? { kind: 'missing', reason } : { kind: 'loading' };
-  });
-
+  const engine = useLab((s) => s.engine);
+  const run = useLab((s) => s.run);
+  const presets = useLab((s) => (s.engine.status === 'ready' ? s.engine.catalog.presets : []));
   useEffect(() => {
-    if (gpu.kind !== 'loading') return;
-    let cancelled = false;
-    acquireContext().then(
-      (ctx) => {
-        if (cancelled) return;
-        setGpu({ kind: 'ready', ctx });
-        ctx.onDeviceLost((info) => {
-          sharedContext = null;
-          if (info.reason !== 'destroyed') setGpu({ kind: 'lost', reason: info.message || info.reason });
-        });
-      },
-      (err: unknown) => {
-        sharedContext = null;
-        if (cancelled) return;
-        const reason = err instanceof GpuUnavailableError ? err.message : `Could not start WebGPU: ${String(err)}`;
-        setGpu({ kind: 'missing', reason });
-      },
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [gpu.kind]);
+    void useLab.getState().boot();
+  }, []);
 
-  if (gpu.kind === 'missing') return <NoWebGpu reason={gpu.reason} />;
-
+  if (engine.status === 'missing') return <NoWebGpu reason={engine.reason} />;
+  const preset = presets.find((p) => p.name === run?.experiment.preset);
   return (
     <>
       <header>
         <h1>Continual Lab</h1>
         <span className="tagline">continual fine-tuning of language models on your own GPU</span>
       </header>
+      <StatusLine />
       <main>
-        {gpu.kind === 'loading' && <p className="muted">Starting WebGPU…</p>}
-        {gpu.kind === 'lost' && (
+        {engine.status === 'starting' && <p className="muted">Starting the engine (WebGPU in a worker)…</p>}
+        {engine.status === 'lost' && (
           <section className="panel" role="alert">
             <h2>The GPU device was lost</h2>
-            <p className="error">{gpu.reason}</p>
-            <button onClick={() => setGpu({ kind: 'loading' })}>Reconnect</button>
+            <p className="error">{engine.reason}</p>
+            <p className="muted">Finished stages are kept; a run goes on from the last one after reconnecting.</p>
+            <button onClick={() => useLab.getState().reconnect()}>Reconnect</button>
           </section>
         )}
-        {gpu.kind === 'ready' && (
+        <StreamPanel />
+        {engine.status === 'ready' && <MethodsPanel catalog={engine.catalog} />}
+        <RunPanel />
+        {run && <LossChart losses={run.losses} stepsPerStage={preset?.budget.steps ?? 1} stages={run.results?.stream.length ?? 1} />}
+        {run?.results && <ResultsPanel run={run} />}
+        {run?.results && !run.importedFrom && <InspectorPanel run={run} />}
+        {engine.status === 'ready' && <PlaygroundPanel run={run} />}
+        {engine.status === 'ready' && (
           <>
-            <AdapterPanel adapter={gpu.ctx.adapter}>
-              <MatmulTuningLine ctx={gpu.ctx} />
+            <AdapterPanel adapter={engine.adapter}>
+              <MatmulTuningLine />
             </AdapterPanel>
-            <KernelCheckPanel ctx={gpu.ctx} />
-            <EngineCheckPanel />
-            <BaseModelPanel ctx={gpu.ctx} />
+            <KernelCheckPanel />
+            <BaseModelPanel />
           </>
         )}
       </main>

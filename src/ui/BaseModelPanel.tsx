@@ -1,15 +1,13 @@
 import { useState } from 'react';
-import type { GpuContext } from '../gpu/context';
-import { fetchBaseModel, type BaseModelRecord } from '../model/baseModel';
-import { generate } from '../model/generate';
-import type { GptModel } from '../model/gpt';
-import { byteTokenizer } from '../tokenizer/byteTokenizer';
+import { formatBytes } from './format';
+import { useLab } from './store';
 
-/** Loads the shipped base model onto this GPU and lets the user sample from it. */
-export function BaseModelPanel({ ctx }: { ctx: GpuContext }) {
-  const [state, setState] = useState<{ model: GptModel; record: BaseModelRecord } | null>(null);
+/** The shipped base model's facts, and samples from it (generated in the engine's worker). */
+export function BaseModelPanel() {
+  const request = useLab((s) => s.request);
+  const base = useLab((s) => s.base);
   const [prompt, setPrompt] = useState('Call me Ishmael. ');
-  const [sample, setSample] = useState<string | null>(null);
+  const [sample, setSample] = useState<{ prompt: string; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -17,20 +15,9 @@ export function BaseModelPanel({ ctx }: { ctx: GpuContext }) {
     setBusy(true);
     setError(null);
     try {
-      const loaded = state ?? (await fetchBaseModel(ctx));
-      if (!state) setState(loaded);
-      const tok = byteTokenizer;
-      const ids = [tok.specials.begin, ...tok.encode(prompt)];
-      const room = loaded.model.config.n_positions - ids.length;
-      if (room < 1) throw new Error(`the prompt is ${ids.length} tokens; the model reads at most ${loaded.model.config.n_positions}`);
-      const [out] = await generate(loaded.model, [ids], {
-        maxNewTokens: Math.min(160, room),
-        endId: tok.specials.end,
-        padId: tok.specials.pad,
-        temperature: 0.8,
-        seed: 1,
-      });
-      setSample(tok.decode(out, { specials: 'skip' }));
+      if (!base) useLab.setState({ base: await request({ kind: 'baseModel' }) });
+      const { text } = await request({ kind: 'generate', from: { kind: 'base' }, prompt, maxNewTokens: 160, temperature: 0.8, seed: 1 });
+      setSample({ prompt, text });
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
     } finally {
@@ -38,30 +25,28 @@ export function BaseModelPanel({ ctx }: { ctx: GpuContext }) {
     }
   }
 
-  const r = state?.record;
+  const r = base?.record;
   return (
     <section className="panel" data-testid="base-model">
       <h2>Base model</h2>
-      <p className="muted">
-        The lab's default base: a byte-level GPT-2 pretrained by this engine on <em>Moby Dick</em>.
-      </p>
-      {r && (
+      <p className="muted">The lab's default base: a byte-level GPT-2 pretrained by this engine on <em>Moby Dick</em>.</p>
+      {base && r && (
         <p data-testid="base-model-facts">
-          {(r.parameters / 1e6).toFixed(2)}M parameters · {(r.training.tokens / 1e6).toFixed(1)}M training tokens · validation{' '}
+          {(r.parameters / 1e6).toFixed(2)}M parameters ({formatBytes(base.bytes)}) · {base.config.n_layer} layers, {base.config.n_embd} wide, context{' '}
+          {base.config.n_positions} · tokenizer {base.tokenizer} · {(r.training.tokens / 1e6).toFixed(1)}M training tokens · validation{' '}
           {r.validationBitsPerByte.toFixed(2)} bits/byte (order-0 byte model: {r.order0BitsPerByte.toFixed(2)})
         </p>
       )}
       <label>
-        Prompt{' '}
-        <input value={prompt} onChange={(e) => setPrompt(e.target.value)} style={{ width: '60%' }} maxLength={200} />
+        Prompt <input value={prompt} onChange={(e) => setPrompt(e.target.value)} style={{ width: '60%' }} maxLength={200} />
       </label>{' '}
       <button onClick={run} disabled={busy}>
-        {busy ? 'Generating…' : state ? 'Sample' : 'Load and sample'}
+        {busy ? 'Generating…' : base ? 'Sample' : 'Load and sample'}
       </button>
       {sample !== null && (
         <p data-testid="base-model-sample" style={{ whiteSpace: 'pre-wrap', fontFamily: 'serif' }}>
-          <strong>{prompt}</strong>
-          {sample}
+          <strong>{sample.prompt}</strong>
+          {sample.text}
         </p>
       )}
       {error && <p className="error">{error}</p>}

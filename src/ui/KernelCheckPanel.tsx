@@ -1,10 +1,12 @@
 import { useState } from 'react';
-import type { GpuContext } from '../gpu/context';
-import { runKernelSelfCheck, SELF_CHECK_TOLERANCE, type SelfCheckResult } from '../diagnostics/kernelSelfCheck';
+import type { SelfCheckResult } from '../diagnostics/kernelSelfCheck';
+import { useLab } from './store';
 
-/** Runs every kernel on this adapter against a float64 CPU reference, on request. */
-export function KernelCheckPanel({ ctx }: { ctx: GpuContext }) {
-  const [results, setResults] = useState<SelfCheckResult[] | null>(null);
+/** Runs every kernel in the engine's worker against a float64 CPU reference, on request. */
+export function KernelCheckPanel() {
+  const request = useLab((s) => s.request);
+  const [check, setCheck] = useState<{ results: SelfCheckResult[]; tolerance: number } | null>(null);
+  const results = check?.results;
   const [running, setRunning] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -12,7 +14,7 @@ export function KernelCheckPanel({ ctx }: { ctx: GpuContext }) {
     setRunning(true);
     setError(null);
     try {
-      setResults(await runKernelSelfCheck(ctx));
+      setCheck(await request({ kind: 'selfCheck' }));
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
     } finally {
@@ -25,8 +27,8 @@ export function KernelCheckPanel({ ctx }: { ctx: GpuContext }) {
     <section className="panel" data-testid="kernel-check">
       <h2>Kernel self-check</h2>
       <p className="muted">
-        Runs each WGSL kernel on random inputs and compares it with a float64 CPU reference (tolerance{' '}
-        {SELF_CHECK_TOLERANCE.toExponential(0)} relative).
+        Runs each WGSL kernel in the engine's worker on random inputs and compares it with a float64 CPU reference
+        {check && <> (tolerance {check.tolerance.toExponential(0)} relative)</>}.
       </p>
       <button onClick={run} disabled={running}>
         {running ? 'Checking…' : 'Check kernels'}

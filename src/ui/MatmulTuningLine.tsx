@@ -1,32 +1,9 @@
-import { useEffect, useState } from 'react';
-import type { GpuContext } from '../gpu/context';
-import { ensureMatmulTuned } from '../diagnostics/matmulTuningCache';
-import type { MatmulTuning } from '../kernels/matmulTuning';
+import { useLab } from './store';
 
-function browserStore() {
-  try {
-    return window.localStorage;
-  } catch {
-    return null; // storage disabled (private mode, sandboxed frame)
-  }
-}
-
-/** Picks this adapter's matmul kernel (measured once, then remembered) and says which. */
-export function MatmulTuningLine({ ctx }: { ctx: GpuContext }) {
-  const [state, setState] = useState<{ tuning: MatmulTuning; fromCache: boolean } | { error: string } | null>(null);
-  useEffect(() => {
-    let live = true;
-    ensureMatmulTuned(ctx, browserStore()).then(
-      (r) => live && setState(r),
-      (e: unknown) => live && setState({ error: e instanceof Error ? e.message : String(e) }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [ctx]);
-
-  if (!state) return <p className="muted" data-testid="matmul-tuning">Measuring matmul kernels on this adapter…</p>;
-  if ('error' in state) return <p className="error" data-testid="matmul-tuning">Matmul tuning failed: {state.error}</p>;
+/** Which matmul kernel the engine picked on this adapter (measured once, then remembered). */
+export function MatmulTuningLine() {
+  const state = useLab((s) => s.tuning);
+  if (!state) return <p className="muted" data-testid="matmul-tuning">Matmul kernels are measured on this adapter with the first GPU job…</p>;
   const { tuning, fromCache } = state;
   const others = Object.entries(tuning.gflops)
     .filter(([v]) => v !== tuning.winner)

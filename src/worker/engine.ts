@@ -1,50 +1,56 @@
+import { RunStopped } from '../cl/runStream';
+import { MemoryStateStore, type StateStore } from '../cl/stateStore';
+import { runKernelSelfCheck, SELF_CHECK_TOLERANCE } from '../diagnostics/kernelSelfCheck';
 import type { GpuContext } from '../gpu/context';
+import { baseCheckpointFromFiles, type BaseModelFiles, type BaseModelRecord } from '../model/baseModel';
 import { makeGptConfig } from '../model/config';
-import { generateGreedy } from '../model/generate';
+import { generate, generateGreedy } from '../model/generate';
 import { GptModel } from '../model/gpt';
 import { AdapterPool } from '../model/adapterPool';
 import { DEFAULT_LORA, LoraAdapter } from '../model/lora';
 import { ensureMatmulTuned } from '../diagnostics/matmulTuningCache';
-import { matmulTuningKey } from '../kernels/matmulTuning';
+import { matmulTuningKey, type MatmulTuning } from '../kernels/matmulTuning';
 import { tokenizerForConfig } from '../model/modelTokenizer';
 import { encodeExamples, Trainer } from '../train/trainer';
 import { byteTokenizer } from '../tokenizer/byteTokenizer';
 import type { Tokenizer } from '../tokenizer/tokenizer';
+import type { LabReplies, LabRequest, LabToWorker } from './labProtocol';
+import { answerAt, exportAt, inspectAt, runExperiment, type BaseWeights } from './labRuns';
 import { validateJob, type FinetuneJob, type FromWorker, type ToWorker } from './protocol';
+import { RunControl } from './runControl';
 
 /**
- * Runs jobs for one GPU context and answers protocol messages. Jobs train through the
- * engine's one trainer (src/train/trainer.ts), so one step is always queued ahead of the
- * step being reported. Control messages (pause, stop) take effect before the next step is
- * queued, after the step in flight has been reported. The first job measures the matmul
- * variants for this adapter (or adopts the result `options.matmulTuning` carries from an
- * earlier visit) and posts it as `tuned`.
+ * Runs jobs for one GPU context and answers protocol messages: fine-tuning jobs
+ * (protocol.ts), and the lab's experiments and requests (labProtocol.ts). One run (a job
+ * or an experiment) at a time; requests (generation, inspection, the kernel self-check)
+ * are answered beside it. Jobs train through the engine's one trainer
+ * (src/train/trainer.ts), so one step is always queued ahead of the step being reported.
+ * Control messages (pause, stop) take effect before the next step is queued, after the step
+ * in flight has been reported. The first run measures the matmul variants for this adapter
+ * (or adopts the result `options.matmulTuning` carries from an earlier visit) and posts it
+ * as `tuned`.
  */
 export class TrainingEngine {
-  private state: 'idle' | 'running' | 'paused' | 'stopping' = 'idle';
-  private resumeWaiters: Array<() => void> = [];
-  private current: string | null = null;
-
-  private stateNow() {
-    return this.state;
-  }
+  private readonly control = new RunControl();
+  private storedTuning: unknown;
+  private readonly states: StateStore;
 
   /**
-   * `loadBase` gives the shipped base model (fetched in the browser, read from disk in Node);
-   * jobs without a `model` of their own start from it.
+   * `loadBase` gives the shipped base model's files (fetched in the browser, read from disk
+   * in Node); jobs without a `model` of their own and every experiment start from it.
+   * `states` keeps the experiments' method states (IndexedDB in the browser).
    */
   constructor(
     private readonly ctx: GpuContext,
     private readonly post: (m: FromWorker) => void,
-    private readonly loadBase: (ctx: GpuContext) => Promise<GptModel>,
-    options: { matmulTuning?: unknown } = {},
+    private readonly loadBase: () => Promise<BaseModelFiles>,
+    options: { matmulTuning?: unknown; states?: StateStore } = {},
   ) {
     this.storedTuning = options.matmulTuning;
+    this.states = options.states ?? new MemoryStateStore();
   }
 
-  private storedTuning: unknown;
-
-  /** Handles one message; a start resolves when its run ends. */
+  /** Handles one message; a start resolves when its run ends, a request when it is answered. */
   async handle(msg: ToWorker): Promise<void> {
     switch (msg.type) {
       case 'init':
@@ -52,48 +58,50 @@ export class TrainingEngine {
         if (!this.tuned) this.storedTuning = msg.matmulTuning;
         return;
       case 'start':
-        return this.start(msg.job);
+        return this.exclusive(typeof msg.job?.runId === 'string' ? msg.job.runId : null, () => this.start(msg.job));
+      case 'runExperiment':
+        return this.exclusive(typeof msg.runId === 'string' ? msg.runId : null, () => this.experiment(msg));
+      case 'request':
+        return this.answer(msg.id, msg.request);
       case 'pause':
-        if (this.state === 'running') this.state = 'paused';
-        return;
+        return this.control.pause();
       case 'resume':
-        if (this.state === 'paused') {
-          this.state = 'running';
-          this.resumeWaiters.splice(0).forEach((f) => f());
-        }
-        return;
+        return this.control.resume();
       case 'stop':
-        if (this.state === 'running' || this.state === 'paused') {
-          this.state = 'stopping';
-          this.resumeWaiters.splice(0).forEach((f) => f());
-        }
-        return;
+        return this.control.stop();
       default:
-        this.post({ type: 'error', runId: this.current, message: `unknown message ${JSON.stringify(msg)}` });
+        this.post({ type: 'error', runId: this.control.current, message: `unknown message ${JSON.stringify(msg)}` });
     }
   }
 
-  private async start(job: FinetuneJob): Promise<void> {
-    const runId = typeof job?.runId === 'string' ? job.runId : null;
-    if (this.state !== 'idle') {
-      this.post({ type: 'error', runId, message: `a run (${this.current}) is already in progress` });
+  /** Runs `body` as the worker's one run; refuses a second while one is in progress. */
+  private async exclusive(runId: string | null, body: () => Promise<void>): Promise<void> {
+    if (runId === null || runId === '') {
+      this.post({ type: 'error', runId: null, message: 'a run needs a non-empty runId' });
       return;
     }
-    const problems = validateJob(job);
-    if (problems.length) {
-      this.post({ type: 'error', runId, message: `invalid job: ${problems.join('; ')}` });
+    if (this.control.busy) {
+      this.post({ type: 'error', runId, message: `a run (${this.control.current}) is already in progress` });
       return;
     }
-    this.state = 'running';
-    this.current = job.runId;
+    this.control.begin(runId);
     try {
-      await this.run(job);
+      await body();
     } catch (e) {
-      this.post({ type: 'error', runId: job.runId, message: e instanceof Error ? e.message : String(e) });
+      if (e instanceof RunStopped) this.post({ type: 'stopped', runId, step: 0 });
+      else this.post({ type: 'error', runId, message: e instanceof Error ? e.message : String(e) });
     } finally {
-      this.state = 'idle';
-      this.current = null;
+      this.control.end();
     }
+  }
+
+  private gate(runId: string, step: () => number) {
+    return (settle: () => Promise<void>) =>
+      this.control.gate(
+        settle,
+        () => this.post({ type: 'paused', runId, step: step() }),
+        () => this.post({ type: 'resumed', runId, step: step() }),
+      );
   }
 
   /**
@@ -101,18 +109,133 @@ export class TrainingEngine {
    * software adapter) or taken from a result the page stored after an earlier visit.
    * A new measurement is posted so the page can keep it.
    */
-  private tuned: Promise<void> | null = null;
+  private tuned: Promise<MatmulTuning> | null = null;
 
-  private ensureTuned(): Promise<void> {
+  private ensureTuned(): Promise<MatmulTuning> {
     this.tuned ??= (async () => {
       const store = new Map<string, string>();
       if (this.storedTuning !== undefined) store.set(matmulTuningKey(this.ctx.adapter), JSON.stringify(this.storedTuning));
       const { tuning, fromCache } = await ensureMatmulTuned(this.ctx, { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) });
       this.post({ type: 'tuned', tuning, fromCache });
+      return tuning;
     })();
-    // A failed measurement (device lost, say) is tried again by the next job.
+    // A failed measurement (device lost, say) is tried again by the next run.
     this.tuned.catch(() => (this.tuned = null));
     return this.tuned;
+  }
+
+  /** The base's files, read once; a failed read is tried again next time. */
+  private baseFiles: Promise<BaseModelFiles> | null = null;
+  private baseWeights: Promise<BaseWeights> | null = null;
+
+  private files(): Promise<BaseModelFiles> {
+    this.baseFiles ??= this.loadBase();
+    this.baseFiles.catch(() => (this.baseFiles = null));
+    return this.baseFiles;
+  }
+
+  private weights(): Promise<BaseWeights> {
+    this.baseWeights ??= this.files().then(async (files) => {
+      const { config, tensors } = baseCheckpointFromFiles(files);
+      return { config, tensors, tokenizer: await tokenizerForConfig(config, 'the base model'), source: 'shipped base' };
+    });
+    this.baseWeights.catch(() => (this.baseWeights = null));
+    return this.baseWeights;
+  }
+
+  private async answer(id: number, request: LabRequest): Promise<void> {
+    try {
+      const value = await this.reply(request);
+      this.post({ type: 'reply', id, ok: true, value });
+    } catch (e) {
+      this.post({ type: 'reply', id, ok: false, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  private async reply(request: LabRequest): Promise<LabReplies[LabRequest['kind']]> {
+    switch (request?.kind) {
+      case 'selfCheck':
+        await this.ensureTuned();
+        return { results: await runKernelSelfCheck(this.ctx), tolerance: SELF_CHECK_TOLERANCE };
+      case 'baseModel': {
+        const [files, base] = await Promise.all([this.files(), this.weights()]);
+        const c = base.config;
+        return {
+          record: JSON.parse(files.recordText) as BaseModelRecord,
+          config: { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, n_positions: c.n_positions, vocab_size: c.vocab_size },
+          tokenizer: base.tokenizer.name,
+          bytes: files.weights.byteLength,
+        };
+      }
+      case 'generate':
+        return { text: await this.generate(request) };
+      case 'inspect': {
+        await this.ensureTuned();
+        const { at, request: req } = request;
+        return inspectAt(this.ctx, await this.weights(), this.states, at, req);
+      }
+      case 'exportAdapters':
+        return exportAt(this.ctx, await this.weights(), this.states, request.at);
+      default:
+        throw new Error(`unknown request ${JSON.stringify(request)}`);
+    }
+  }
+
+  private async generate(request: Extract<LabRequest, { kind: 'generate' }>): Promise<string> {
+    const { prompt, maxNewTokens } = request;
+    if (typeof prompt !== 'string' || prompt === '') throw new Error('the prompt is empty');
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`maxNewTokens must be a whole number >= 1, got ${maxNewTokens}`);
+    await this.ensureTuned();
+    const base = await this.weights();
+    const tok = base.tokenizer;
+    const ids = [tok.specials.begin, ...tok.encode(prompt)];
+    const room = base.config.n_positions - ids.length;
+    if (room < 1) throw new Error(`the prompt is ${ids.length - 1} tokens; the model reads at most ${base.config.n_positions - 1}`);
+    if (request.from.kind === 'method') return answerAt(this.ctx, base, this.states, request.from, prompt, Math.min(maxNewTokens, room));
+    const model = GptModel.fromTensors(this.ctx, base.config, base.tensors);
+    try {
+      const [out] = await generate(model, [ids], {
+        maxNewTokens: Math.min(maxNewTokens, room),
+        endId: tok.specials.end,
+        padId: tok.specials.pad,
+        temperature: request.temperature,
+        seed: request.seed,
+      });
+      return tok.decode(out, { specials: 'skip' });
+    } finally {
+      model.dispose();
+    }
+  }
+
+  private async experiment(msg: Extract<LabToWorker, { type: 'runExperiment' }>): Promise<void> {
+    const matmulTuning = await this.ensureTuned();
+    const runId = msg.runId;
+    let step = 0;
+    const results = await runExperiment(
+      this.ctx,
+      await this.weights(),
+      this.states,
+      { runId, experiment: msg.experiment, stream: msg.stream, ood: msg.ood, resumeFrom: msg.resumeFrom, matmulTuning },
+      {
+        beforeStep: this.gate(runId, () => step),
+        onProgress: (progress) => {
+          step = progress.step;
+          const pool = this.ctx.poolStats();
+          this.post({ type: 'runProgress', runId, progress, gpuBytes: pool.liveBytes + pool.pooledBytes });
+        },
+        onStageDone: (r, method, stage) => this.post({ type: 'stageDone', runId, results: r, method, stage }),
+      },
+    );
+    this.post({ type: 'runDone', runId, results });
+  }
+
+  private async start(job: FinetuneJob): Promise<void> {
+    const problems = validateJob(job);
+    if (problems.length) {
+      this.post({ type: 'error', runId: job?.runId ?? null, message: `invalid job: ${problems.join('; ')}` });
+      return;
+    }
+    await this.run(job);
   }
 
   private async run(job: FinetuneJob): Promise<void> {
@@ -134,13 +257,9 @@ export class TrainingEngine {
         job.seed,
       );
     } else {
-      model = await this.loadBase(ctx);
-      try {
-        tok = await tokenizerForConfig(model.config, 'the base model');
-      } catch (e) {
-        model.dispose();
-        throw e;
-      }
+      const base = await this.weights();
+      model = GptModel.fromTensors(ctx, base.config, base.tensors);
+      tok = base.tokenizer;
     }
     const { config } = model;
     if (job.lora) {
@@ -160,26 +279,12 @@ export class TrainingEngine {
       seed: job.seed,
       optimizer: { weightDecay: 0 },
     });
+    let reported = 0;
     try {
       const summary = await trainer.train(pairs, {
-        beforeStep: async (step, settle) => {
-          if (this.state === 'paused') {
-            // Report the step still in flight before saying where the run paused.
-            await settle();
-            this.post({ type: 'paused', runId: job.runId, step: step - 1 });
-            // A resume may arrive before we start waiting (even from inside post), so wait only
-            // while still paused.
-            while (this.stateNow() === 'paused') await new Promise<void>((r) => this.resumeWaiters.push(r));
-            // Changed by a message handled while we waited (narrowing cannot see that).
-            if (this.stateNow() === 'running') this.post({ type: 'resumed', runId: job.runId, step: step - 1 });
-          }
-          if (this.stateNow() === 'stopping') {
-            await settle();
-            return 'stop';
-          }
-          return 'continue';
-        },
-        onStep: (r) =>
+        beforeStep: (_step, settle) => this.gate(job.runId, () => reported)(settle),
+        onStep: (r) => {
+          reported = r.step;
           this.post({
             type: 'progress',
             runId: job.runId,
@@ -189,7 +294,8 @@ export class TrainingEngine {
             learningRate: r.learningRate,
             tokensPerSecond: r.tokensPerSecond,
             etaSeconds: r.etaSeconds,
-          }),
+          });
+        },
       });
       if (summary.stopped) {
         this.post({ type: 'stopped', runId: job.runId, step: summary.steps });

@@ -1,5 +1,6 @@
 import type { AdapterSummary } from '../gpu/adapterInfo';
 import type { MatmulTuning } from '../kernels/matmulTuning';
+import type { Catalog, LabFromWorker, LabToWorker } from './labProtocol';
 import { isLoraTarget, LORA_SLICE_TARGETS, LORA_TARGETS, type LoraTarget } from '../model/lora';
 
 /**
@@ -38,6 +39,7 @@ export interface FinetuneJob {
 }
 
 export type ToWorker =
+  | LabToWorker
   /** Optional, first: a matmul tuning result an earlier session posted as `tuned`. */
   | { type: 'init'; matmulTuning?: unknown }
   | { type: 'start'; job: FinetuneJob }
@@ -69,7 +71,8 @@ export interface RunResult {
 }
 
 export type FromWorker =
-  | { type: 'ready'; adapter: AdapterSummary }
+  | LabFromWorker
+  | { type: 'ready'; adapter: AdapterSummary; catalog: Catalog }
   /** The matmul variant measured (or adopted) for this adapter, for the page to keep. */
   | { type: 'tuned'; tuning: MatmulTuning; fromCache: boolean }
   | Progress
@@ -77,7 +80,9 @@ export type FromWorker =
   | { type: 'resumed'; runId: string; step: number }
   | { type: 'stopped'; runId: string; step: number }
   | RunResult
-  | { type: 'error'; runId: string | null; message: string };
+  | { type: 'error'; runId: string | null; message: string }
+  /** The worker's GPU device is gone (driver reset, say): the page starts a new worker. */
+  | { type: 'deviceLost'; reason: string };
 
 /** Checks a job from an untrusted sender; returns a list of problems (empty when fine). */
 export function validateJob(job: FinetuneJob): string[] {

@@ -1,16 +1,20 @@
 /// <reference lib="webworker" />
-// The Web Worker the page trains in, so the page stays responsive.
+// The engine's Web Worker: every GPU job of the lab runs here, so the page holds no GPU
+// device and stays responsive.
 import { createBrowserContext } from '../gpu/browser';
-import { fetchBaseModel } from '../model/baseModel';
+import { fetchBaseModelFiles } from '../model/baseModel';
 import { TrainingEngine } from './engine';
+import { browserStateStore } from './idbStateStore';
+import { engineCatalog } from './labProtocol';
 import type { FromWorker, ToWorker } from './protocol';
 
 const post = (m: FromWorker) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(m);
 
 const engine = createBrowserContext().then(
-  (ctx) => {
-    post({ type: 'ready', adapter: ctx.adapter });
-    return new TrainingEngine(ctx, post, async (c) => (await fetchBaseModel(c)).model);
+  async (ctx) => {
+    post({ type: 'ready', adapter: ctx.adapter, catalog: engineCatalog() });
+    ctx.onDeviceLost((info) => post({ type: 'deviceLost', reason: info.message || info.reason }));
+    return new TrainingEngine(ctx, post, () => fetchBaseModelFiles(), { states: await browserStateStore() });
   },
   (e: unknown) => {
     post({ type: 'error', runId: null, message: e instanceof Error ? e.message : String(e) });

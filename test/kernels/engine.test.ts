@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GpuContext } from '../../src/gpu/context';
-import { loadBaseModel } from '../../src/model/baseModelNode';
+import { readBaseModelFiles } from '../../src/model/baseModelNode';
 import { DEMO_JOB } from '../../src/worker/demoJob';
 import { TrainingEngine } from '../../src/worker/engine';
 import type { FinetuneJob, FromWorker } from '../../src/worker/protocol';
@@ -12,7 +11,7 @@ const gpu = useGpu();
 const job = (over: Partial<FinetuneJob> = {}): FinetuneJob => ({ runId: 'r1', ...DEMO_JOB, ...over });
 /** A fresh tiny model: the control-flow tests need many cheap steps, not the base. */
 const TINY = { n_layer: 1, n_head: 2, n_embd: 32, n_positions: 16 };
-const loadBase = async (ctx: GpuContext) => (await loadBaseModel(ctx)).model;
+const loadBase = () => readBaseModelFiles();
 
 describe('training engine (worker protocol)', () => {
   it('fine-tunes the shipped base by default: progress with an ETA every step, then a result', async () => {

@@ -25,7 +25,48 @@ function importsOf(file: string): string[] {
   return specs.map((m) => m[1] ?? m[2]).filter((s) => s.startsWith('.'));
 }
 
+/** Value imports only (not `import type`): what ends up in a bundle. */
+function valueImportsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specs = [...text.matchAll(/^(?:import|export)\s(?!type\s)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)];
+  return specs.map((m) => m[1] ?? m[2]).filter((s) => s.startsWith('.'));
+}
+
+function resolveSource(from: string, spec: string): string {
+  const base = resolve(dirname(from), spec);
+  for (const candidate of [base, `${base}.ts`, `${base}.tsx`, join(base, 'index.ts')]) {
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // try the next form
+    }
+  }
+  return base;
+}
+
+/** Every module `entry` pulls in through value imports. */
+function closure(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [entry];
+  while (todo.length) {
+    const f = todo.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    if (!/\.(ts|tsx)$/.test(f)) continue;
+    for (const spec of valueImportsOf(f)) todo.push(resolveSource(f, spec));
+  }
+  return seen;
+}
+
 describe('layering', () => {
+  it('the page holds no GPU device: its code never pulls in the GPU runtime (the worker does)', () => {
+    const page = closure(join(SRC, 'main.tsx'));
+    const gpu = [...page].filter((f) => f.startsWith(join(SRC, 'gpu')) && !f.endsWith('webgpuSupport.ts') && !f.endsWith('adapterInfo.ts'));
+    expect(gpu.map((f) => relative(SRC, f))).toEqual([]);
+    // The check can fail: the worker's entry does pull the runtime in.
+    expect([...closure(join(SRC, 'worker', 'trainingWorker.ts'))].some((f) => f.endsWith(join('gpu', 'context.ts')))).toBe(true);
+  });
+
   it('production modules never import the float64 references', () => {
     const offenders: string[] = [];
     for (const file of sourceFiles(SRC)) {

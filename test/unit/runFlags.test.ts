@@ -56,7 +56,7 @@ describe('continual-lab run flags', () => {
   });
 
   it('the progress line shows method, stage, task, step, loss and the ETA', () => {
-    const line = progressLine({ method: 'ewc', methodIndex: 1, methods: 3, stage: 2, stages: 8, task: 'capitals', phase: 'train', step: 7, steps: 40, loss: 1.23456, etaSeconds: 600 }, 600);
+    const line = progressLine({ method: 'ewc', methodIndex: 1, methods: 3, stage: 2, stages: 8, task: 'capitals', phase: 'train', step: 7, steps: 40, loss: 1.23456, tokensPerSecond: 300, etaSeconds: 600 }, 600);
     expect(line).toBe('[##########..........] ewc (2/3) stage 2/8 capitals: train step 7/40 loss 1.235  ETA 10m00s');
   });
 });

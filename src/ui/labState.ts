@@ -1,0 +1,132 @@
+import type { RunResults } from '../cl/results';
+import type { RunProgress } from '../cl/runStream';
+import type { StreamFile } from '../data/stream';
+import type { Stream, Task } from '../data/task';
+import type { AdapterSummary } from '../gpu/adapterInfo';
+import type { MatmulTuning } from '../kernels/matmulTuning';
+import type { BaseModelFacts, Catalog, Experiment } from '../worker/labProtocol';
+import type { FromWorker } from '../worker/protocol';
+
+/**
+ * The lab's state as plain data, and how each worker message changes it (a pure function,
+ * tested without a browser). The zustand store (store.ts) holds it and adds the actions.
+ */
+
+export interface LossPoint {
+  /** Steps of this method so far, over all its stages (1-based). */
+  step: number;
+  stage: number;
+  /** Nats per answer token. */
+  loss: number;
+}
+
+export type RunStatus = 'running' | 'paused' | 'stopping' | 'stopped' | 'done' | 'failed' | 'interrupted';
+
+export interface RunState {
+  runId: string;
+  status: RunStatus;
+  /** What ran: the experiment and the stream (as given, before the preset's limits) when it started. */
+  experiment: Experiment;
+  stream: Stream;
+  results: RunResults | null;
+  progress: RunProgress | null;
+  gpuBytes: number;
+  losses: Record<string, LossPoint[]>;
+  startedAt: number;
+  /** Set for a results.json imported to view: no states behind it (no inspection, no resume). */
+  importedFrom?: string;
+}
+
+export interface StreamState {
+  name: string;
+  tasks: Task[];
+  /** What the loader decided on the user's behalf (splits made, files skipped). */
+  notes: string[];
+  builtin: boolean;
+  /** The file each task given as one file came from (by task name), to split it again when its test kind changes. */
+  sources: Record<string, StreamFile[]>;
+  /** Files refused by the last upload, shown beside their names until the next. */
+  rejected: { label: string; message: string }[];
+}
+
+export type EngineState =
+  | { status: 'starting' }
+  | { status: 'ready'; adapter: AdapterSummary; catalog: Catalog }
+  | { status: 'missing'; reason: string }
+  | { status: 'lost'; reason: string };
+
+export interface LabData {
+  engine: EngineState;
+  tuning: { tuning: MatmulTuning; fromCache: boolean } | null;
+  base: BaseModelFacts | null;
+  stream: StreamState | null;
+  /** Tasks never trained, for SEE's out-of-distribution rejection and MoSEs' task inference. */
+  ood: Task[] | null;
+  experiment: Experiment;
+  run: RunState | null;
+  /** Shown in the status line until dismissed. */
+  errors: { id: number; message: string }[];
+}
+
+export const DEFAULT_EXPERIMENT: Experiment = { methods: [{ id: 'seqlora' }, { id: 'see' }], seed: 0, preset: 'tiny' };
+
+export function initialLabData(): LabData {
+  return { engine: { status: 'starting' }, tuning: null, base: null, stream: null, ood: null, experiment: DEFAULT_EXPERIMENT, run: null, errors: [] };
+}
+
+let errorIds = 1;
+export function withError(errors: LabData['errors'], message: string): LabData['errors'] {
+  return [...errors, { id: errorIds++, message }];
+}
+
+/** Per method, the steps it trained before stage `stage` (each stage has the preset's steps). */
+function globalStep(p: RunProgress, stepsPerStage: number): number {
+  return (p.stage - 1) * stepsPerStage + p.step;
+}
+
+/** The change a worker message makes. Messages of another run than the current one are ignored. */
+export function applyWorkerMessage(s: LabData, m: FromWorker): Partial<LabData> {
+  const run = s.run;
+  const mine = (runId: string | null) => run !== null && runId === run.runId;
+  switch (m.type) {
+    case 'ready':
+      return { engine: { status: 'ready', adapter: m.adapter, catalog: m.catalog } };
+    case 'tuned':
+      return { tuning: { tuning: m.tuning, fromCache: m.fromCache } };
+    case 'deviceLost':
+      return {
+        engine: { status: 'lost', reason: m.reason },
+        run: run && (run.status === 'running' || run.status === 'paused' || run.status === 'stopping') ? { ...run, status: 'interrupted' } : run,
+      };
+    case 'runProgress': {
+      if (!mine(m.runId)) return {};
+      const p = m.progress;
+      let losses = run!.losses;
+      if (p.phase === 'train' && Number.isFinite(p.loss)) {
+        const stepsPerStage = Math.max(p.steps, 1);
+        const list = losses[p.method] ?? [];
+        const step = globalStep(p, stepsPerStage);
+        // A resumed stage repeats its steps: keep the points before it only.
+        const kept = list.length && list[list.length - 1].step >= step ? list.filter((q) => q.step < step) : list;
+        losses = { ...losses, [p.method]: [...kept, { step, stage: p.stage, loss: p.loss }] };
+      }
+      return { run: { ...run!, progress: p, gpuBytes: m.gpuBytes, losses, status: run!.status === 'interrupted' ? 'running' : run!.status } };
+    }
+    case 'stageDone':
+      return mine(m.runId) ? { run: { ...run!, results: m.results } } : {};
+    case 'runDone':
+      return mine(m.runId) ? { run: { ...run!, results: m.results, status: 'done', progress: null } } : {};
+    case 'paused':
+      return mine(m.runId) ? { run: { ...run!, status: 'paused' } } : {};
+    case 'resumed':
+      return mine(m.runId) ? { run: { ...run!, status: 'running' } } : {};
+    case 'stopped':
+      return mine(m.runId) ? { run: { ...run!, status: 'stopped', progress: null } } : {};
+    case 'error':
+      if (m.runId !== null && mine(m.runId)) return { run: { ...run!, status: 'failed', progress: null }, errors: withError(s.errors, m.message) };
+      return { errors: withError(s.errors, m.message) };
+    default:
+      // Fine-tuning jobs' messages (progress, result) belong to the engine check, not the lab.
+      return {};
+  }
+}

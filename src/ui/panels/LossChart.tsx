@@ -1,0 +1,81 @@
+import { useMemo, useState } from 'react';
+import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import type { LossPoint } from '../labState';
+import { METHOD_COLORS } from '../colors';
+
+/** Points kept per line at most: a chart of thousands of points per method redraws slowly. */
+const MAX_POINTS = 400;
+
+/** Exponential moving average with weight `alpha` on the past (0 = raw), as TensorBoard smooths. */
+export function smooth(points: readonly LossPoint[], alpha: number): LossPoint[] {
+  let ema = NaN;
+  return points.map((p, i) => {
+    ema = i === 0 || !Number.isFinite(ema) ? p.loss : alpha * ema + (1 - alpha) * p.loss;
+    return { ...p, loss: ema };
+  });
+}
+
+/** Every `k`-th point (and the last), so a long run keeps its shape in MAX_POINTS points. */
+function thin(points: readonly LossPoint[]): LossPoint[] {
+  const k = Math.ceil(points.length / MAX_POINTS);
+  return k <= 1 ? [...points] : points.filter((_, i) => i % k === 0 || i === points.length - 1);
+}
+
+/**
+ * Every method's training loss against its steps, overlaid, task boundaries marked; the
+ * tooltip is a crosshair listing each method's value at that step.
+ */
+export function LossChart({ losses, stepsPerStage, stages }: { losses: Record<string, LossPoint[]>; stepsPerStage: number; stages: number }) {
+  const [alpha, setAlpha] = useState(0.6);
+  const [log, setLog] = useState(false);
+  const methods = Object.keys(losses).filter((m) => losses[m].length > 0);
+  const rows = useMemo(() => {
+    const byStep = new Map<number, Record<string, number>>();
+    for (const m of methods) {
+      for (const p of thin(smooth(losses[m], alpha))) {
+        const row = byStep.get(p.step) ?? { step: p.step };
+        row[m] = p.loss;
+        byStep.set(p.step, row);
+      }
+    }
+    return [...byStep.values()].sort((a, b) => a.step - b.step);
+  }, [losses, alpha, methods.join()]);
+  return (
+    <section className="panel wide" data-testid="loss-chart">
+      <h2>Training loss</h2>
+      <div className="row small">
+        <label>
+          smoothing {alpha.toFixed(2)} <input type="range" min={0} max={0.99} step={0.01} value={alpha} onChange={(e) => setAlpha(Number(e.target.value))} />
+        </label>
+        <label>
+          <input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} /> log scale
+        </label>
+      </div>
+      {rows.length === 0 ? (
+        <p className="muted">No training steps yet.</p>
+      ) : (
+        <ResponsiveContainer width="100%" height={260}>
+          <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 20, left: 8 }}>
+            <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
+            <XAxis dataKey="step" type="number" domain={[0, 'dataMax']} label={{ value: 'training step (all tasks)', position: 'insideBottom', offset: -10 }} />
+            <YAxis
+              scale={log ? 'log' : 'auto'}
+              domain={log ? ['auto', 'auto'] : [0, 'auto']}
+              allowDataOverflow={log}
+              tickFormatter={(v: number) => v.toFixed(2)}
+              label={{ value: 'loss (nats/token)', angle: -90, position: 'insideLeft', offset: 0 }}
+            />
+            <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))} labelFormatter={(s) => `step ${s} (task ${Math.ceil(Number(s) / stepsPerStage)})`} isAnimationActive={false} />
+            <Legend verticalAlign="top" height={24} />
+            {Array.from({ length: Math.max(0, stages - 1) }, (_, k) => (
+              <ReferenceLine key={k} x={(k + 1) * stepsPerStage} stroke="currentColor" strokeOpacity={0.3} strokeDasharray="4 4" />
+            ))}
+            {methods.map((m) => (
+              <Line key={m} dataKey={m} stroke={METHOD_COLORS[m] ?? '#444'} dot={false} isAnimationActive={false} connectNulls strokeWidth={1.5} />
+            ))}
+          </LineChart>
+        </ResponsiveContainer>
+      )}
+    </section>
+  );
+}
