@@ -67,9 +67,10 @@ export interface RunCallbacks {
   /**
    * After each finished stage (and after the base row, with method and state null): persist
    * the results and the method's state after the stage (the last stage's too: the lab
-   * inspects and exports it).
+   * inspects and exports it). `answers` are the method's answers to each task's test
+   * prompts behind the stage's row of R (the lab lists them under a clicked cell).
    */
-  onStageDone?(results: RunResults, method: string | null, stage: number, state: MethodState | null): Promise<void> | void;
+  onStageDone?(results: RunResults, method: string | null, stage: number, state: MethodState | null, answers: string[][]): Promise<void> | void;
   /**
    * Before each training step is queued: 'stop' ends the run there (RunStopped), leaving
    * the results of the finished stages; a pause is this promise not resolving yet. `settle`
@@ -189,12 +190,15 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
   const evalEvery = plan.evalEvery ?? 0;
   if (!Number.isInteger(evalEvery) || evalEvery < 0) throw new Error(`evalEvery must be a whole number of steps (0 = off), got ${evalEvery}`);
   const freshModel = () => GptModel.fromTensors(ctx, plan.base.config, plan.base.tensors);
+  let answers: string[][] = [];
   const scoreRow = async (predict: (task: Task, t: number) => Promise<string[]>, report: (task: Task) => void): Promise<number[]> => {
     const row: number[] = [];
+    answers = [];
     for (const [j, task] of tasks.entries()) {
       report(task);
       const started = performance.now();
       const predictions = await predict(task, j);
+      answers.push(predictions);
       row.push(scoreAll(task.metric, predictions, task.test.map((e) => e.answer)));
       const seconds = (performance.now() - started) / 1000;
       secPerScored = Number.isNaN(secPerScored) ? seconds / task.test.length : 0.7 * secPerScored + (0.3 * seconds) / task.test.length;
@@ -214,7 +218,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
     } finally {
       model.dispose();
     }
-    await callbacks.onStageDone?.(results, null, 0, null);
+    await callbacks.onStageDone?.(results, null, 0, null, answers);
   }
 
   for (const [mi, d] of defs.entries()) {
@@ -299,7 +303,7 @@ export async function runStream(plan: RunPlan, callbacks: RunCallbacks = {}, res
         r.stagesDone = stageNo;
         r.done = stageNo === stageList.length;
         if (r.done) Object.assign(r, summariseTransfer(r.R));
-        await callbacks.onStageDone?.(results, d.id, stageNo, await method.saveState());
+        await callbacks.onStageDone?.(results, d.id, stageNo, await method.saveState(), answers);
       }
     } finally {
       method.dispose();

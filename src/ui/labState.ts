@@ -1,4 +1,4 @@
-import type { RunResults } from '../cl/results';
+import type { MethodResult, RunResults } from '../cl/results';
 import type { RunProgress } from '../cl/runStream';
 import type { StreamFile } from '../data/stream';
 import type { Stream, Task } from '../data/task';
@@ -32,6 +32,13 @@ export interface RunState {
   progress: RunProgress | null;
   gpuBytes: number;
   losses: Record<string, LossPoint[]>;
+  /**
+   * Per method ('base' for row 0), per row of R, per task: the answers behind the scores
+   * (for the matrix's cells); and each method's records as they were after each stage
+   * (SEE's routing, MoSEs' usage), so the stage slider shows them as they were.
+   */
+  answers: Record<string, Record<number, string[][]>>;
+  history: Record<string, Record<number, MethodResult>>;
   startedAt: number;
   /** Set for a results.json imported to view: no states behind it (no inspection, no resume). */
   importedFrom?: string;
@@ -112,8 +119,16 @@ export function applyWorkerMessage(s: LabData, m: FromWorker): Partial<LabData> 
       }
       return { run: { ...run!, progress: p, gpuBytes: m.gpuBytes, losses, status: run!.status === 'interrupted' ? 'running' : run!.status } };
     }
-    case 'stageDone':
-      return mine(m.runId) ? { run: { ...run!, results: m.results } } : {};
+    case 'stageDone': {
+      if (!mine(m.runId)) return {};
+      const key = m.method ?? 'base';
+      const results = m.results;
+      // MTL's one stage is the last row of its matrix.
+      const row = m.method && results.methods[m.method]?.stages === 'joint' ? results.stream.length : m.stage;
+      const answers = { ...run!.answers, [key]: { ...run!.answers[key], [row]: m.answers } };
+      const history = m.method ? { ...run!.history, [m.method]: { ...run!.history[m.method], [m.stage]: results.methods[m.method] } } : run!.history;
+      return { run: { ...run!, results, answers, history } };
+    }
     case 'runDone':
       return mine(m.runId) ? { run: { ...run!, results: m.results, status: 'done', progress: null } } : {};
     case 'paused':

@@ -273,7 +273,7 @@ export const useLab = create<LabStore>()((set, get) => {
       if (experiment.methods.length === 0) return get().reportError('pick at least one method');
       if (run && (run.status === 'running' || run.status === 'paused' || run.status === 'stopping')) return;
       launch(
-        { runId: `run-${Date.now().toString(36)}`, status: 'running', experiment, stream: { name: stream.name, tasks: stream.tasks }, results: null, progress: null, gpuBytes: 0, losses: {}, startedAt: Date.now() },
+        { runId: `run-${Date.now().toString(36)}`, status: 'running', experiment, stream: { name: stream.name, tasks: stream.tasks }, results: null, progress: null, gpuBytes: 0, losses: {}, answers: {}, history: {}, startedAt: Date.now() },
         false,
       );
     },
@@ -319,7 +319,7 @@ export const useLab = create<LabStore>()((set, get) => {
         preset: results.preset,
       };
       set({
-        run: { runId: `imported-${Date.now().toString(36)}`, status: 'done', experiment, stream: { name: results.streamName, tasks: [] }, results, progress: null, gpuBytes: 0, losses: {}, startedAt: Date.now(), importedFrom: name },
+        run: { runId: `imported-${Date.now().toString(36)}`, status: 'done', experiment, stream: { name: results.streamName, tasks: [] }, results, progress: null, gpuBytes: 0, losses: {}, answers: {}, history: {}, startedAt: Date.now(), importedFrom: name },
       });
       persist();
     },

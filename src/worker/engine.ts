@@ -223,7 +223,7 @@ export class TrainingEngine {
           const pool = this.ctx.poolStats();
           this.post({ type: 'runProgress', runId, progress, gpuBytes: pool.liveBytes + pool.pooledBytes });
         },
-        onStageDone: (r, method, stage) => this.post({ type: 'stageDone', runId, results: r, method, stage }),
+        onStageDone: (r, method, stage, answers) => this.post({ type: 'stageDone', runId, results: r, method, stage, answers }),
       },
     );
     this.post({ type: 'runDone', runId, results });

@@ -81,6 +81,9 @@ export type LabFromWorker =
   | { type: 'reply'; id: number; ok: true; value: LabReplies[LabRequest['kind']] }
   | { type: 'reply'; id: number; ok: false; error: string }
   | { type: 'runProgress'; runId: string; progress: RunProgress; gpuBytes: number }
-  /** After every finished stage (method null: the base row): the results so far. */
-  | { type: 'stageDone'; runId: string; results: RunResults; method: string | null; stage: number }
+  /**
+   * After every finished stage (method null: the base row): the results so far, and the
+   * answers behind the stage's row (per task, one per test prompt).
+   */
+  | { type: 'stageDone'; runId: string; results: RunResults; method: string | null; stage: number; answers: string[][] }
   | { type: 'runDone'; runId: string; results: RunResults };

@@ -57,7 +57,7 @@ function runOod(experiment: Experiment, ood: readonly Task[] | undefined): Task[
 export interface ExperimentHooks {
   beforeStep: NonNullable<RunCallbacks['beforeStep']>;
   onProgress: NonNullable<RunCallbacks['onProgress']>;
-  onStageDone(results: RunResults, method: string | null, stage: number): void;
+  onStageDone(results: RunResults, method: string | null, stage: number, answers: string[][]): void;
 }
 
 export async function runExperiment(
@@ -88,10 +88,10 @@ export async function runExperiment(
     {
       beforeStep: hooks.beforeStep,
       onProgress: hooks.onProgress,
-      onStageDone: async (results, method, stage, state) => {
+      onStageDone: async (results, method, stage, state, answers) => {
         // The state first: results that name a finished stage always have its state beside them.
         if (method && state) await states.put(stateKey(runId, method, stage), encodeMethodState(state, { method, stage: String(stage) }));
-        hooks.onStageDone(results, method, stage);
+        hooks.onStageDone(results, method, stage, answers);
       },
       loadState: async (method, stage) => {
         const bytes = await states.get(stateKey(runId, method, stage));

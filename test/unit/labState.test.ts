@@ -15,6 +15,8 @@ const run = (over: Partial<RunState> = {}): RunState => ({
   progress: null,
   gpuBytes: 0,
   losses: {},
+  answers: {},
+  history: {},
   startedAt: 0,
   ...over,
 });

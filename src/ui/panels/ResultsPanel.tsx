@@ -4,7 +4,9 @@ import { zipStored } from '../../util/zip';
 import { fmt } from '../format';
 import type { RunState } from '../labState';
 import { useLab } from '../store';
-import { ScoreLegend, TransferMatrix } from './TransferMatrix';
+import { CapacityChart } from './CapacityChart';
+import { CellExamples } from './CellExamples';
+import { DifferenceMatrix, ScoreLegend, TransferMatrix } from './TransferMatrix';
 
 type Column = 'method' | 'OP' | 'BWT' | 'FWT' | 'forgetting' | 'stored';
 
@@ -116,6 +118,10 @@ export function ResultsPanel({ run }: { run: RunState }) {
     </th>
   );
   const tasks = results.stream.map((t) => t.name);
+  const methodIds = Object.keys(results.methods);
+  const [til, setTil] = useState(false);
+  const [picked, setPicked] = useState<{ method: string; row: number; task: number } | null>(null);
+  const [[diffA, diffB], setDiff] = useState<[string, string]>([methodIds[methodIds.length - 1] ?? '', methodIds[0] ?? '']);
   return (
     <section className="panel wide" data-testid="results-panel">
       <h2>Results</h2>
@@ -164,10 +170,50 @@ export function ResultsPanel({ run }: { run: RunState }) {
       </div>
       <AdapterExport run={run} stage={upTo} />
       {view === 'scores' && <ScoreLegend />}
+      {results.methods.moses?.R_til && (
+        <label className="small">
+          <input type="checkbox" checked={til} onChange={(e) => setTil(e.target.checked)} data-testid="moses-til" /> MoSEs with the task id given (TIL); off: the task inferred from the prompt
+        </label>
+      )}
       <div className="matrices">
         {Object.entries(results.methods).map(([id, m]) => (
-          <TransferMatrix key={id} method={id} result={m} tasks={tasks} view={view} upToStage={upTo} />
+          <TransferMatrix
+            key={id}
+            method={id === 'moses' && til ? 'moses (TIL)' : id}
+            result={m}
+            rowsOverride={id === 'moses' && til && m.R_til ? [m.R[0], ...m.R_til] : undefined}
+            tasks={tasks}
+            view={view}
+            upToStage={upTo}
+            picked={picked?.method === id ? picked : null}
+            onPick={(row, task) => setPicked({ method: id, row, task })}
+          />
         ))}
+      </div>
+      {picked && <CellExamples run={run} {...picked} onClose={() => setPicked(null)} />}
+      {methodIds.length >= 2 && (
+        <div className="row small">
+          <label>
+            difference{' '}
+            <select value={diffA} onChange={(e) => setDiff([e.target.value, diffB])} aria-label="first method of the difference">
+              {methodIds.map((m) => (
+                <option key={m}>{m}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            minus{' '}
+            <select value={diffB} onChange={(e) => setDiff([diffA, e.target.value])} aria-label="second method of the difference">
+              {methodIds.map((m) => (
+                <option key={m}>{m}</option>
+              ))}
+            </select>
+          </label>
+        </div>
+      )}
+      <div className="matrices">
+        {methodIds.length >= 2 && diffA !== diffB && <DifferenceMatrix a={diffA} b={diffB} A={results.methods[diffA]} B={results.methods[diffB]} tasks={tasks} />}
+        <CapacityChart results={results} />
       </div>
     </section>
   );

@@ -14,6 +14,9 @@ export function TransferMatrix({
   tasks,
   view,
   upToStage,
+  onPick,
+  picked,
+  rowsOverride,
 }: {
   method: string;
   result: MethodResult;
@@ -21,9 +24,15 @@ export function TransferMatrix({
   view: 'scores' | 'forgetting';
   /** Rows after this stage are shown as not evaluated (the stage slider). */
   upToStage: number;
+  /** A click on a scored cell: row i (0 = base) of task j. */
+  onPick?: (row: number, task: number) => void;
+  picked?: { row: number; task: number } | null;
+  /** Rows to show instead of R (MoSEs with the task id: null cells have no score yet). */
+  rowsOverride?: ((number | null)[] | null)[];
 }) {
   const n = tasks.length;
-  const rows = Array.from({ length: n + 1 }, (_, i) => (i <= upToStage ? result.R[i] : null));
+  const source = rowsOverride ?? result.R;
+  const rows = Array.from({ length: n + 1 }, (_, i) => (i <= upToStage ? source[i] : null));
   const cell = 44;
   return (
     <figure className="matrix" data-testid={`matrix-${method}`}>
@@ -48,6 +57,7 @@ export function TransferMatrix({
               <th scope="row">{i === 0 ? 'base' : tasks[i - 1]}</th>
               {tasks.map((t, j) => {
                 const v = row?.[j];
+                if (row && v === null) return <td key={t} className="na" title="no score: the task id is not known before its task trains" />;
                 if (v === undefined || v === null) {
                   return <td key={t} className="pending" data-testid="cell-pending" title="not evaluated yet" />;
                 }
@@ -62,8 +72,16 @@ export function TransferMatrix({
                     </td>
                   );
                 }
+                const isPicked = picked?.row === i && picked.task === j;
                 return (
-                  <td key={t} className="score" data-testid="cell-score" style={{ background: viridis(v / 100), color: textOn(v / 100) }} title={`${t} after ${i === 0 ? 'nothing (base)' : tasks[i - 1]}: ${v.toFixed(1)}`}>
+                  <td
+                    key={t}
+                    className={`score${isPicked ? ' picked' : ''}`}
+                    data-testid="cell-score"
+                    style={{ background: viridis(v / 100), color: textOn(v / 100) }}
+                    title={`${t} after ${i === 0 ? 'nothing (base)' : tasks[i - 1]}: ${v.toFixed(1)} (click for the examples)`}
+                    onClick={() => onPick?.(i, j)}
+                  >
                     {v.toFixed(0)}
                   </td>
                 );
@@ -86,5 +104,53 @@ export function ScoreLegend() {
       <span>100</span>
       <span className="pending swatch" /> <span className="muted">not evaluated yet</span>
     </div>
+  );
+}
+
+/**
+ * Method a minus method b, cell by cell, on a diverging scale (blue: a scores higher). Cells
+ * either has not evaluated stay empty.
+ */
+export function DifferenceMatrix({ a, b, A, B, tasks }: { a: string; b: string; A: MethodResult; B: MethodResult; tasks: string[] }) {
+  return (
+    <figure className="matrix" data-testid="difference-matrix">
+      <figcaption>
+        <strong>
+          {a} − {b}
+        </strong>{' '}
+        <span className="muted">score difference (points; blue: {a} higher)</span>
+      </figcaption>
+      <table className="heat">
+        <thead>
+          <tr>
+            <th className="muted">after ↓ / task →</th>
+            {tasks.map((t) => (
+              <th key={t} title={t}>
+                <span className="task-label">{t}</span>
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {A.R.map((row, i) => (
+            <tr key={i}>
+              <th>{i === 0 ? 'base' : tasks[i - 1]}</th>
+              {tasks.map((t, j) => {
+                const x = row?.[j];
+                const y = B.R[i]?.[j];
+                if (x === undefined || x === null || y === undefined || y === null) return <td key={t} className="pending" />;
+                const d = x - y;
+                return (
+                  <td key={t} className="score" style={{ background: diverging(d), color: '#111' }} title={`${t} after ${i === 0 ? 'base' : tasks[i - 1]}: ${a} ${x.toFixed(1)}, ${b} ${y.toFixed(1)}`}>
+                    {d >= 0 ? '+' : ''}
+                    {d.toFixed(0)}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </figure>
   );
 }
