@@ -3,7 +3,8 @@ import { expect, test } from '@playwright/test';
 test('the shipped base model loads in the page and continues a prompt', async ({ page }) => {
   await page.goto('/');
   const panel = page.getByTestId('base-model');
-  await panel.getByRole('button', { name: 'Load and sample' }).click();
+  await await expect(page.getByTestId('base-model-facts')).toContainText('bits/byte', { timeout: 60_000 });
+  await panel.getByRole('button', { name: 'Sample' }).click();
   await expect(page.getByTestId('base-model-facts')).toContainText('bits/byte', { timeout: 60_000 });
   const sample = page.getByTestId('base-model-sample');
   await expect(sample).toContainText('Call me Ishmael.', { timeout: 90_000 });

@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import { AdapterPanel } from './AdapterPanel';
-import { BaseModelPanel } from './BaseModelPanel';
+import { ModelPanel } from './ModelPanel';
 import { KernelCheckPanel } from './KernelCheckPanel';
 import { MatmulTuningLine } from './MatmulTuningLine';
 import { NoWebGpu } from './NoWebGpu';
@@ -41,6 +41,7 @@ export function App() {
             <button onClick={() => useLab.getState().reconnect()}>Reconnect</button>
           </section>
         )}
+        {engine.status === 'ready' && <ModelPanel />}
         <StreamPanel />
         {engine.status === 'ready' && <MethodsPanel catalog={engine.catalog} />}
         <RunPanel />
@@ -54,7 +55,6 @@ export function App() {
               <MatmulTuningLine />
             </AdapterPanel>
             <KernelCheckPanel />
-            <BaseModelPanel />
           </>
         )}
       </main>

@@ -4,7 +4,7 @@ import type { StreamFile } from '../data/stream';
 import type { Stream, Task } from '../data/task';
 import type { AdapterSummary } from '../gpu/adapterInfo';
 import type { MatmulTuning } from '../kernels/matmulTuning';
-import type { BaseModelFacts, Catalog, Experiment } from '../worker/labProtocol';
+import type { ModelFacts, Catalog, Experiment } from '../worker/labProtocol';
 import type { FromWorker } from '../worker/protocol';
 
 /**
@@ -65,7 +65,8 @@ export type EngineState =
 export interface LabData {
   engine: EngineState;
   tuning: { tuning: MatmulTuning; fromCache: boolean } | null;
-  base: BaseModelFacts | null;
+  /** The model runs start from (asked of the engine once it is ready). */
+  model: ModelFacts | null;
   stream: StreamState | null;
   /** Tasks never trained, for SEE's out-of-distribution rejection and MoSEs' task inference. */
   ood: Task[] | null;
@@ -78,7 +79,7 @@ export interface LabData {
 export const DEFAULT_EXPERIMENT: Experiment = { methods: [{ id: 'seqlora' }, { id: 'see' }], seed: 0, preset: 'tiny' };
 
 export function initialLabData(): LabData {
-  return { engine: { status: 'starting' }, tuning: null, base: null, stream: null, ood: null, experiment: DEFAULT_EXPERIMENT, run: null, errors: [] };
+  return { engine: { status: 'starting' }, tuning: null, model: null, stream: null, ood: null, experiment: DEFAULT_EXPERIMENT, run: null, errors: [] };
 }
 
 let errorIds = 1;

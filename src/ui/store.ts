@@ -5,7 +5,7 @@ import type { MetricName, TestKind } from '../data/task';
 import { importUploads, withTestKind, type UploadItem } from '../data/uploads';
 import { webgpuMissingReason } from '../gpu/webgpuSupport';
 import { openLabDb } from '../persist/labDb';
-import type { LabReplies, LabRequest } from '../worker/labProtocol';
+import type { LabReplies, LabRequest, ModelFiles } from '../worker/labProtocol';
 import type { ToWorker } from '../worker/protocol';
 import { experimentToQuery, queryToExperiment } from './urlState';
 import { applyWorkerMessage, initialLabData, withError, type LabData, type RunState } from './labState';
@@ -39,6 +39,8 @@ export interface LabActions {
   resume(): void;
   stop(): void;
   reconnect(): void;
+  /** Runs start from this checkpoint (null: the shipped base); kept for the next visit. Throws the engine's refusal. */
+  setModel(files: ModelFiles | null): Promise<void>;
   /** Shows a results.json (from the lab or the headless runner); a file of another kind is refused and nothing changes. */
   importResults(name: string, text: string): void;
   dismissError(id: number): void;
@@ -50,6 +52,8 @@ export type LabStore = LabData & LabActions;
 /** The matmul measurement the worker posted, kept between visits (the worker has no localStorage). */
 const TUNING_KEY = 'continual-lab/worker-matmul-tuning';
 const SESSION_KEY = 'session';
+/** The person's own checkpoint (config text and weights), sent to the engine again on the next visit. */
+const MODEL_KEY = 'model';
 
 function storedTuning(): unknown {
   try {
@@ -130,6 +134,15 @@ export const useLab = create<LabStore>()((set, get) => {
       client = new WorkerClient(onMessage);
       client.start(initMessage());
       const session = await loadSession().catch(() => null);
+      const db = await openLabDb();
+      const saved = (await db?.get('kv', MODEL_KEY).catch(() => undefined)) as ModelFiles | null | undefined;
+      if (saved) {
+        try {
+          set({ model: await client.request({ kind: 'setModel', files: saved }) });
+        } catch (e) {
+          get().reportError(`the saved checkpoint no longer loads, the shipped base is in use: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
       if (session) set({ stream: session.stream, experiment: session.experiment, run: session.run });
       if (!get().stream) await get().resetStream();
       else {
@@ -302,6 +315,13 @@ export const useLab = create<LabStore>()((set, get) => {
       client.restart(initMessage());
       const run = get().run;
       if (run?.status === 'interrupted') launch({ ...run, status: 'running', progress: null }, true);
+    },
+
+    async setModel(files) {
+      const facts = await get().request({ kind: 'setModel', files });
+      set({ model: facts });
+      const db = await openLabDb();
+      await db?.put('kv', files, MODEL_KEY);
     },
 
     importResults(name, text) {

@@ -14,8 +14,8 @@ import { tokenizerForConfig } from '../model/modelTokenizer';
 import { encodeExamples, Trainer } from '../train/trainer';
 import { byteTokenizer } from '../tokenizer/byteTokenizer';
 import type { Tokenizer } from '../tokenizer/tokenizer';
-import type { LabReplies, LabRequest, LabToWorker } from './labProtocol';
-import { answerAt, exportAt, inspectAt, runExperiment, type BaseWeights } from './labRuns';
+import type { LabReplies, LabRequest, LabToWorker, ModelFacts } from './labProtocol';
+import { answerAt, customModel, exportAt, inspectAt, modelFacts, runExperiment, type BaseWeights } from './labRuns';
 import { validateJob, type FinetuneJob, type FromWorker, type ToWorker } from './protocol';
 import { RunControl } from './runControl';
 
@@ -48,6 +48,18 @@ export class TrainingEngine {
   ) {
     this.storedTuning = options.matmulTuning;
     this.states = options.states ?? new MemoryStateStore();
+  }
+
+  /**
+   * Measures (or adopts) the matmul variant now rather than with the first job, so the page
+   * can show it from the start. A failure is posted and tried again by the next job.
+   */
+  async prepare(): Promise<void> {
+    try {
+      await this.ensureTuned();
+    } catch (e) {
+      this.post({ type: 'error', runId: null, message: `matmul tuning failed: ${e instanceof Error ? e.message : String(e)}` });
+    }
   }
 
   /** Handles one message; a start resolves when its run ends, a request when it is answered. */
@@ -134,7 +146,17 @@ export class TrainingEngine {
     return this.baseFiles;
   }
 
+  /** A checkpoint the person gave, used instead of the shipped base while set. */
+  private custom: (BaseWeights & { facts: ModelFacts }) | null = null;
+
+  private async modelFacts(): Promise<ModelFacts> {
+    if (this.custom) return this.custom.facts;
+    const [files, base] = await Promise.all([this.files(), this.weights()]);
+    return modelFacts(base, { source: 'shipped base', shipped: true, record: JSON.parse(files.recordText) as BaseModelRecord, bytes: files.weights.byteLength, warnings: [] });
+  }
+
   private weights(): Promise<BaseWeights> {
+    if (this.custom) return Promise.resolve(this.custom);
     this.baseWeights ??= this.files().then(async (files) => {
       const { config, tensors } = baseCheckpointFromFiles(files);
       return { config, tensors, tokenizer: await tokenizerForConfig(config, 'the base model'), source: 'shipped base' };
@@ -157,16 +179,16 @@ export class TrainingEngine {
       case 'selfCheck':
         await this.ensureTuned();
         return { results: await runKernelSelfCheck(this.ctx), tolerance: SELF_CHECK_TOLERANCE };
-      case 'baseModel': {
-        const [files, base] = await Promise.all([this.files(), this.weights()]);
-        const c = base.config;
-        return {
-          record: JSON.parse(files.recordText) as BaseModelRecord,
-          config: { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, n_positions: c.n_positions, vocab_size: c.vocab_size },
-          tokenizer: base.tokenizer.name,
-          bytes: files.weights.byteLength,
-        };
-      }
+      case 'model':
+        return this.modelFacts();
+      case 'setModel':
+        if (this.control.busy) throw new Error('the model cannot change while a run is in progress');
+        if (request.files === null) {
+          this.custom = null;
+          return this.modelFacts();
+        }
+        this.custom = await customModel(request.files);
+        return this.modelFacts();
       case 'generate':
         return { text: await this.generate(request) };
       case 'inspect': {

@@ -40,19 +40,38 @@ export function engineCatalog(): Catalog {
   };
 }
 
-export interface BaseModelFacts {
-  record: BaseModelRecord;
+/** The model every run starts from: the shipped base, or a GPT-2-family checkpoint the person gave. */
+export interface ModelFacts {
+  /** "shipped base", or the checkpoint's file names. */
+  source: string;
+  shipped: boolean;
+  /** What pretraining recorded (the shipped base only). */
+  record: BaseModelRecord | null;
   config: { n_layer: number; n_head: number; n_embd: number; n_positions: number; vocab_size: number };
+  parameters: number;
   tokenizer: string;
   /** Size of the weights file in bytes. */
   bytes: number;
+  /** What the loader accepted with a remark (an untied head copy, F16 widened, extra tensors). */
+  warnings: string[];
+}
+
+/** A checkpoint given in the page: config.json's text and model.safetensors' bytes. */
+export interface ModelFiles {
+  configText: string;
+  weights: Uint8Array;
+  /** File names, for messages ("which file"). */
+  configName: string;
+  weightsName: string;
 }
 
 export type LabRequest =
   /** Every kernel against a float64 CPU reference on this adapter. */
   | { kind: 'selfCheck' }
-  /** The shipped base's facts (it is loaded once and kept). */
-  | { kind: 'baseModel' }
+  /** The facts of the model runs start from (loaded once and kept). */
+  | { kind: 'model' }
+  /** Runs start from this checkpoint from now on (null: the shipped base again); refused with the file, tensor and reason. */
+  | { kind: 'setModel'; files: ModelFiles | null }
   /** Continues a prompt (text in, text out). */
   | { kind: 'generate'; from: ModelRef; prompt: string; maxNewTokens: number; temperature: number; seed: number }
   /** SEE's or MoSEs' gates for one prompt, from the state a run saved after a stage. */
@@ -62,7 +81,8 @@ export type LabRequest =
 
 export interface LabReplies {
   selfCheck: { results: SelfCheckResult[]; tolerance: number };
-  baseModel: BaseModelFacts;
+  model: ModelFacts;
+  setModel: ModelFacts;
   generate: { text: string };
   inspect: Inspection;
   exportAdapters: { name: string; files: [string, Uint8Array][] }[];

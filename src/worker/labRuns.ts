@@ -9,10 +9,12 @@ import type { MatmulTuning } from '../kernels/matmulTuning';
 import type { ContinualMethod, MethodEnv } from '../methods/method';
 import { inspectState, type Inspection, type InspectRequest } from '../methods/inspect';
 import { methodDefinition } from '../methods/registry';
-import type { GptConfig } from '../model/config';
+import { loadGpt2Checkpoint } from '../checkpoint/gpt2Checkpoint';
+import { gptParameterCount, type GptConfig } from '../model/config';
+import { tokenizerForConfig } from '../model/modelTokenizer';
 import { GptModel } from '../model/gpt';
 import type { Tokenizer } from '../tokenizer/tokenizer';
-import type { Experiment } from './labProtocol';
+import type { Experiment, ModelFacts, ModelFiles } from './labProtocol';
 
 /**
  * The lab's experiments as the worker runs them: the same stream runner the command line
@@ -27,6 +29,25 @@ export interface BaseWeights {
   tensors: ReadonlyMap<string, Float32Array>;
   tokenizer: Tokenizer;
   source: string;
+}
+
+export function modelFacts(base: BaseWeights, rest: Omit<ModelFacts, 'config' | 'parameters' | 'tokenizer'>): ModelFacts {
+  const c = base.config;
+  return {
+    ...rest,
+    config: { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, n_positions: c.n_positions, vocab_size: c.vocab_size },
+    parameters: gptParameterCount(c).total,
+    tokenizer: base.tokenizer.name,
+  };
+}
+
+/** A GPT-2-family checkpoint given in the page, checked (errors name the file, the tensor and what was expected). */
+export async function customModel(files: ModelFiles): Promise<BaseWeights & { facts: ModelFacts }> {
+  const loaded = loadGpt2Checkpoint(files.configText, files.weights, { config: files.configName, weights: files.weightsName });
+  const tokenizer = await tokenizerForConfig(loaded.config, files.configName);
+  const source = `${files.configName} + ${files.weightsName}`;
+  const base = { config: loaded.config, tensors: loaded.tensors, tokenizer, source };
+  return { ...base, facts: modelFacts(base, { source, shipped: false, record: null, bytes: files.weights.byteLength, warnings: loaded.warnings }) };
 }
 
 export class ExperimentError extends Error {

@@ -14,7 +14,10 @@ const engine = createBrowserContext().then(
   async (ctx) => {
     post({ type: 'ready', adapter: ctx.adapter, catalog: engineCatalog() });
     ctx.onDeviceLost((info) => post({ type: 'deviceLost', reason: info.message || info.reason }));
-    return new TrainingEngine(ctx, post, () => fetchBaseModelFiles(), { states: await browserStateStore() });
+    const eng = new TrainingEngine(ctx, post, () => fetchBaseModelFiles(), { states: await browserStateStore() });
+    // After the page's init message (queued before this resolves), which may carry a stored result.
+    setTimeout(() => void eng.prepare(), 0);
+    return eng;
   },
   (e: unknown) => {
     post({ type: 'error', runId: null, message: e instanceof Error ? e.message : String(e) });

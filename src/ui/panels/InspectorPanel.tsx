@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { RunResults } from '../../cl/results';
+import type { MethodResult } from '../../cl/results';
 import type { Inspection, MosesInspection, SeeInspection } from '../../methods/inspect';
 import { textOn, viridis } from '../colors';
 import type { RunState } from '../labState';
@@ -118,15 +118,15 @@ function MosesView({ r }: { r: MosesInspection }) {
 }
 
 /** SEE's routing confusion (true task x handler, base last): rows sum to the task's test queries. */
-function Confusion({ results }: { results: RunResults }) {
-  const routing = results.methods.see?.routing as { handlers?: string[]; confusion?: Record<string, number[]>; oodRejection?: Record<string, number> } | undefined;
+function Confusion({ see, stage }: { see: MethodResult | undefined; stage: number }) {
+  const routing = see?.routing as { handlers?: string[]; confusion?: Record<string, number[]>; oodRejection?: Record<string, number> } | undefined;
   if (!routing?.confusion || !routing.handlers) return null;
   const tasks = Object.keys(routing.confusion);
   const max = Math.max(1, ...tasks.flatMap((t) => routing.confusion![t]));
   return (
     <figure className="matrix" data-testid="see-confusion">
       <figcaption className="small">
-        SEE routing after the last finished stage: true task (rows) x handler (columns), test queries
+        SEE routing after stage {stage}: true task (rows) x handler (columns), test queries
       </figcaption>
       <table className="heat">
         <thead>
@@ -165,8 +165,8 @@ function Confusion({ results }: { results: RunResults }) {
 }
 
 /** The task x sub-expert usage of MoSEs and how evenly it spreads (normalised entropy, 1 = even). */
-function Usage({ results }: { results: RunResults }) {
-  const usage = results.methods.moses?.usage;
+function Usage({ moses, tasks, stage }: { moses: MethodResult | undefined; tasks: string[]; stage: number }) {
+  const usage = moses?.usage;
   if (!usage?.length) return null;
   const width = Math.max(...usage.map((u) => u.length));
   const balance = (u: number[]) => {
@@ -176,7 +176,7 @@ function Usage({ results }: { results: RunResults }) {
   };
   return (
     <figure className="matrix" data-testid="moses-usage">
-      <figcaption className="small">MoSEs: share of gate mass per sub-expert on each task's test prompts (its own router)</figcaption>
+      <figcaption className="small">MoSEs after stage {stage}: share of gate mass per sub-expert on each task's test prompts (its own router)</figcaption>
       <table className="heat">
         <thead>
           <tr>
@@ -190,7 +190,7 @@ function Usage({ results }: { results: RunResults }) {
         <tbody>
           {usage.map((u, t) => (
             <tr key={t}>
-              <th>{results.stream[t]?.name ?? `task ${t}`}</th>
+              <th>{tasks[t] ?? `task ${t}`}</th>
               {Array.from({ length: width }, (_, e) => {
                 const v = u[e] ?? 0;
                 return (
@@ -301,8 +301,8 @@ export function InspectorPanel({ run }: { run: RunState }) {
       {result?.method === 'see' && <SeeView r={result} />}
       {result?.method === 'moses' && <MosesView r={result} />}
       <div className="matrices">
-        <Confusion results={results} />
-        <Usage results={results} />
+        <Confusion see={run.history.see?.[at] ?? results.methods.see} stage={run.history.see?.[at] ? at : (results.methods.see?.stagesDone ?? 0)} />
+        <Usage moses={run.history.moses?.[at] ?? results.methods.moses} tasks={results.stream.map((t) => t.name)} stage={run.history.moses?.[at] ? at : (results.methods.moses?.stagesDone ?? 0)} />
       </div>
     </section>
   );
