@@ -1,6 +1,8 @@
 import { CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import type { RunResults } from '../../cl/results';
+import { ChartExport } from '../ChartExport';
 import { METHOD_COLORS } from '../colors';
+import { svgOfElement } from '../exportChart';
 
 /** Stored parameters (besides the base) after each task, per method: how capacity grows. */
 export function CapacityChart({ results }: { results: RunResults }) {
@@ -13,7 +15,10 @@ export function CapacityChart({ results }: { results: RunResults }) {
   });
   return (
     <figure className="matrix" data-testid="capacity-chart">
-      <figcaption className="small">Stored parameters after each task (besides the base)</figcaption>
+      <figcaption className="small">
+        Stored parameters after each task (besides the base){' '}
+        <ChartExport name="capacity" svg={() => { const el = document.querySelector<SVGSVGElement>('[data-testid="capacity-chart"] svg.recharts-surface'); return el ? svgOfElement(el) : null; }} />
+      </figcaption>
       <LineChart width={460} height={240} data={rows} margin={{ top: 8, right: 16, bottom: 28, left: 24 }}>
         <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
         <XAxis dataKey="task" tick={{ fontSize: 10 }} label={{ value: 'after task', position: 'insideBottom', offset: -18 }} />

@@ -1,7 +1,9 @@
 import { useMemo, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { LossPoint } from '../labState';
+import { ChartExport } from '../ChartExport';
 import { METHOD_COLORS } from '../colors';
+import { svgOfElement } from '../exportChart';
 
 /** Points kept per line at most: a chart of thousands of points per method redraws slowly. */
 const MAX_POINTS = 400;
@@ -42,7 +44,9 @@ export function LossChart({ losses, stepsPerStage, stages }: { losses: Record<st
   }, [losses, alpha, methods.join()]);
   return (
     <section className="panel wide" data-testid="loss-chart">
-      <h2>Training loss</h2>
+      <h2>
+        Training loss <ChartExport name="training-loss" svg={() => { const el = document.querySelector<SVGSVGElement>('[data-testid="loss-chart"] svg.recharts-surface'); return el ? svgOfElement(el) : null; }} />
+      </h2>
       <div className="row small">
         <label>
           smoothing {alpha.toFixed(2)} <input type="range" min={0} max={0.99} step={0.01} value={alpha} onChange={(e) => setAlpha(Number(e.target.value))} />

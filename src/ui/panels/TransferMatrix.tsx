@@ -1,5 +1,7 @@
 import type { MethodResult } from '../../cl/results';
+import { ChartExport } from '../ChartExport';
 import { diverging, textOn, viridis } from '../colors';
+import { matrixSvg } from '../exportChart';
 
 /**
  * One method's transfer matrix R as a heatmap: rows are "after training task i" (row 0 the
@@ -39,6 +41,7 @@ export function TransferMatrix({
       <figcaption>
         <strong>{method}</strong>{' '}
         <span className="muted">{view === 'scores' ? 'score (0-100) after each stage' : 'change since the task was learned (points)'}</span>
+        <ChartExport name={`${method}-transfer-matrix`} svg={() => matrixSvg(`${method}: score (0-100) after each stage`, rows, tasks)} />
       </figcaption>
       <table className="heat" role="grid" aria-label={`${method} transfer matrix`}>
         <thead>
