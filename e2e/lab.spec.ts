@@ -1,54 +1,141 @@
+import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 
-/** Keeps the first `keep` tasks of the built-in stream. */
+// A newcomer's path through the lab on the software adapter: the built-in stream, an upload
+// (one file bad), a run of two methods to the end, the matrices, the routing inspector, a
+// reload that keeps everything, a run interrupted by a reload that resumes, and the export.
+
+const BUILTIN = ['sentiment', 'capitals', 'arithmetic', 'past_tense', 'elements', 'lodash', 'country_de', 'pronounce'];
+const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> Say hi:';
+
+function goodTask(): Buffer {
+  const rows = Array.from({ length: 20 }, (_, i) => JSON.stringify({ prompt: i === 0 ? HOSTILE : `Echo ${i}:`, answer: ` ${i}` }));
+  return Buffer.from(rows.join('\n'));
+}
+
 async function keepTasks(page: Page, keep: string[]) {
   const panel = page.getByTestId('stream-panel');
   await expect(panel).toContainText('8 tasks');
-  for (const name of ['sentiment', 'capitals', 'arithmetic', 'past_tense', 'elements', 'lodash', 'country_de', 'pronounce']) {
-    if (!keep.includes(name)) await panel.getByRole('button', { name: `remove ${name}` }).click();
-  }
+  for (const name of BUILTIN) if (!keep.includes(name)) await panel.getByRole('button', { name: `remove ${name}` }).click();
   await expect(panel).toContainText(`${keep.length} tasks`);
 }
 
-test('a newcomer runs two methods on two built-in tasks to the end, sees the matrices, and finds them after a reload', async ({ page }) => {
-  test.setTimeout(600_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  const longTasks: number[] = [];
+/** Long main-thread tasks, recorded from page load by a PerformanceObserver. */
+async function longTasks(page: Page): Promise<{ start: number; duration: number }[]> {
+  return page.evaluate(() => (window as unknown as { __long?: { start: number; duration: number }[] }).__long ?? []);
+}
+
+test.beforeEach(async ({ page }) => {
   await page.addInitScript(() => {
+    const w = window as unknown as { __long: { start: number; duration: number }[] };
+    w.__long = [];
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) ((window as unknown as { __long: number[] }).__long ??= []).push(e.duration);
+      for (const e of list.getEntries()) w.__long.push({ start: e.startTime, duration: e.duration });
     }).observe({ type: 'longtask', buffered: true });
+  });
+});
+
+test('a newcomer uploads tasks, runs SeqLoRA and SEE to the end, inspects routing, reloads and exports', async ({ page, baseURL }) => {
+  test.setTimeout(900_000);
+  const errors: string[] = [];
+  const foreign: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => {
+    if (!r.url().startsWith(baseURL!) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url());
   });
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Continual Lab' })).toBeVisible();
-  await keepTasks(page, ['sentiment', 'capitals']);
-  const methods = page.getByTestId('methods-panel');
-  await expect(methods).toBeVisible({ timeout: 60_000 });
+  await keepTasks(page, ['sentiment']);
+
+  // One good file, one that is not JSON Lines: the bad one is refused beside its name, the good one loads.
+  await page.getByTestId('pick-files').setInputFiles([
+    { name: 'echo.jsonl', mimeType: 'application/jsonl', buffer: goodTask() },
+    { name: 'broken.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"prompt": "a", "answer": "b"}\n{"prompt": "c" "answer": "d"}\n') },
+  ]);
+  const panel = page.getByTestId('stream-panel');
+  await expect(panel).toContainText('2 tasks');
+  await expect(page.getByTestId('upload-errors')).toContainText('broken.jsonl: line 2');
+  // Uploaded text is text: the preview shows the markup and nothing runs.
+  await panel.getByRole('button', { name: 'preview echo' }).click();
+  await expect(page.getByTestId('preview-echo')).toContainText('<script>window.__pwned=2</script>');
+  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+
+  await expect(page.getByTestId('methods-panel')).toBeVisible({ timeout: 60_000 });
   await page.getByTestId('preset').selectOption('tiny');
-  for (const id of ['seqft', 'replay', 'ewc', 'olora', 'mtl', 'moses']) await expect(page.getByTestId(`method-${id}`)).not.toBeChecked();
   await expect(page.getByTestId('method-seqlora')).toBeChecked();
   await expect(page.getByTestId('method-see')).toBeChecked();
+  // The experiment lives in the address bar.
+  await expect(page).toHaveURL(/methods=seqlora,see&preset=tiny&seed=0/);
 
   await page.getByRole('button', { name: 'Start' }).click();
-  await expect(page.getByTestId('run-status')).toContainText('ETA', { timeout: 120_000 });
+  const trainingFrom = await page.evaluate(() => performance.now());
+  await expect(page.getByTestId('run-status')).toContainText('step', { timeout: 180_000 });
+  await expect(page.getByTestId('run-status')).toContainText('ETA');
+  await expect(page.getByTestId('run-status')).toContainText('GPU memory');
   await expect(page.getByTestId('loss-chart').locator('.recharts-line')).not.toHaveCount(0, { timeout: 120_000 });
-  await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 540_000 });
-  // Base row and two stages, two tasks, two methods: every cell has a number.
+  await page.screenshot({ path: 'test-results/lab-running.png', fullPage: true });
+  // Charts follow the run: the step shown changes from one second to the next.
+  const before = await page.getByTestId('run-status').textContent();
+  await page.waitForTimeout(2500);
+  expect(await page.getByTestId('run-status').textContent()).not.toBe(before);
+
+  await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 780_000 });
+  const trainingTo = await page.evaluate(() => performance.now());
   for (const m of ['seqlora', 'see']) {
     const matrix = page.getByTestId(`matrix-${m}`);
     await expect(matrix.getByTestId('cell-score')).toHaveCount(6);
     await expect(matrix.getByTestId('cell-pending')).toHaveCount(0);
   }
   await expect(page.getByTestId('metrics-table')).toContainText('seqlora');
-  await page.screenshot({ path: 'test-results/lab-done.png', fullPage: true });
-  const long = await page.evaluate(() => (window as unknown as { __long?: number[] }).__long ?? []);
-  longTasks.push(...long);
+  // A cell lists the examples behind it.
+  await page.getByTestId('matrix-seqlora').getByTestId('cell-score').nth(5).click();
+  await expect(page.getByTestId('cell-examples')).toContainText('expected');
+  await expect(page.getByTestId('cell-examples')).toContainText('<script>window.__pwned=2</script>');
+  await page.screenshot({ path: 'test-results/lab-results.png', fullPage: true });
 
+  // SEE's gates: each expert's acceptance in asking order, who answered, and the answer.
+  const inspector = page.getByTestId('inspector');
+  await inspector.getByTestId('inspect-prompt').fill('Echo 7:');
+  await inspector.getByRole('button', { name: 'Inspect' }).click();
+  await expect(inspector.getByTestId('see-inspection')).toContainText('P(accept)', { timeout: 120_000 });
+  await expect(inspector.getByTestId('inspect-handler')).not.toBeEmpty();
+  await expect(inspector.getByTestId('see-confusion')).toBeVisible();
+  await inspector.screenshot({ path: 'test-results/lab-inspector.png' });
+
+  // Export the results and read the file back.
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export-results').click();
+  const file = await (await download).path();
+  const exported = JSON.parse(readFileSync(file, 'utf8'));
+  expect(Object.keys(exported.methods)).toEqual(['seqlora', 'see']);
+  expect(exported.stream.map((t: { name: string }) => t.name)).toEqual(['sentiment', 'echo']);
+  expect(exported.methods.see.routing.confusion).toBeTruthy();
+
+  // Responsiveness while training: no main-thread task over 100 ms.
+  const long = (await longTasks(page)).filter((t) => t.start >= trainingFrom && t.start <= trainingTo && t.duration > 100);
+  expect(long, 'main-thread tasks over 100 ms during training').toEqual([]);
+
+  // A reload restores the stream, the run and its matrices.
   await page.reload();
   await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 60_000 });
   await expect(page.getByTestId('stream-panel')).toContainText('2 tasks');
   await expect(page.getByTestId('matrix-see').getByTestId('cell-score')).toHaveCount(6);
   expect(errors).toEqual([]);
-  console.log(`long tasks over 50 ms during the run: ${longTasks.length}, longest ${Math.max(0, ...longTasks).toFixed(0)} ms`);
+  expect(foreign).toEqual([]);
+});
+
+test('a run interrupted by a reload resumes from its last finished task', async ({ page }) => {
+  test.setTimeout(600_000);
+  await page.goto('/?methods=seqlora&preset=tiny&seed=1&tasks=sentiment,capitals');
+  await expect(page.getByTestId('stream-panel')).toContainText('2 tasks');
+  await expect(page.getByTestId('methods-panel')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('method-see')).not.toBeChecked();
+  await page.getByRole('button', { name: 'Start' }).click();
+  // Into the second task's training: the first one's row is kept.
+  await expect(page.getByTestId('run-status')).toContainText(/task 2\/2 capitals · step [2-9]/, { timeout: 400_000 });
+  await page.reload();
+  await expect(page.getByTestId('matrix-seqlora').getByTestId('cell-score')).toHaveCount(4, { timeout: 60_000 });
+  await expect(page.getByTestId('run-state')).toHaveText(/running|done/);
+  await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 400_000 });
+  await expect(page.getByTestId('matrix-seqlora').getByTestId('cell-score')).toHaveCount(6);
 });
