@@ -17,7 +17,7 @@ import { useLab } from './store';
 export function App() {
   const engine = useLab((s) => s.engine);
   const run = useLab((s) => s.run);
-  const presets = useLab((s) => (s.engine.status === 'ready' ? s.engine.catalog.presets : []));
+  const presets = engine.status === 'ready' ? engine.catalog.presets : [];
   useEffect(() => {
     void useLab.getState().boot();
   }, []);

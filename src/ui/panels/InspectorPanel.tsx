@@ -217,7 +217,9 @@ export function InspectorPanel({ run }: { run: RunState }) {
   const request = useLab((s) => s.request);
   const results = run.results!;
   const routed = Object.keys(results.methods).filter((m) => (m === 'see' || m === 'moses') && results.methods[m].stagesDone > 0);
-  const [method, setMethod] = useState(routed[0] ?? '');
+  const [chosen, setMethod] = useState(routed[0] ?? '');
+  // The list grows as methods finish stages: a choice not (yet) in it falls back to the first.
+  const method = routed.includes(chosen) ? chosen : (routed[0] ?? '');
   const done = results.methods[method]?.stagesDone ?? 0;
   const [stage, setStage] = useState<number | null>(null);
   const [prompt, setPrompt] = useState(stream.tasks[0]?.test[0]?.prompt ?? '');

@@ -55,7 +55,8 @@ export function download(name: string, type: string, data: string | Uint8Array) 
 function AdapterExport({ run, stage }: { run: RunState; stage: number }) {
   const request = useLab((s) => s.request);
   const methods = Object.entries(run.results!.methods).filter(([, m]) => m.stagesDone > 0);
-  const [method, setMethod] = useState(methods[0]?.[0] ?? '');
+  const [chosen, setMethod] = useState(methods[0]?.[0] ?? '');
+  const method = methods.some(([id]) => id === chosen) ? chosen : (methods[0]?.[0] ?? '');
   const [busy, setBusy] = useState(false);
   const [note, setNote] = useState<string | null>(null);
   if (run.importedFrom || methods.length === 0) return null;
@@ -121,7 +122,9 @@ export function ResultsPanel({ run }: { run: RunState }) {
   const methodIds = Object.keys(results.methods);
   const [til, setTil] = useState(false);
   const [picked, setPicked] = useState<{ method: string; row: number; task: number } | null>(null);
-  const [[diffA, diffB], setDiff] = useState<[string, string]>([methodIds[methodIds.length - 1] ?? '', methodIds[0] ?? '']);
+  const [[pickA, pickB], setDiff] = useState<[string, string]>(['', '']);
+  const diffA = methodIds.includes(pickA) ? pickA : (methodIds[methodIds.length - 1] ?? '');
+  const diffB = methodIds.includes(pickB) ? pickB : (methodIds[0] ?? '');
   return (
     <section className="panel wide" data-testid="results-panel">
       <h2>Results</h2>
