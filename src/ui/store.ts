@@ -285,6 +285,8 @@ export const useLab = create<LabStore>()((set, get) => {
       if (!stream) return get().reportError('no task stream loaded yet');
       if (experiment.methods.length === 0) return get().reportError('pick at least one method');
       if (run && (run.status === 'running' || run.status === 'paused' || run.status === 'stopping')) return;
+      // One run is kept at a time: the last one's stage states go (its results were exportable until now).
+      if (run) void openLabDb().then((db) => db?.delete('states', IDBKeyRange.bound(`${run.runId}/`, `${run.runId}/\uffff`)));
       launch(
         { runId: `run-${Date.now().toString(36)}`, status: 'running', experiment, stream: { name: stream.name, tasks: stream.tasks }, results: null, progress: null, gpuBytes: 0, losses: {}, answers: {}, history: {}, startedAt: Date.now() },
         false,
