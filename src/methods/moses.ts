@@ -430,7 +430,7 @@ function unit(v: Float64Array): Float64Array {
 
 export const moses: MethodDefinition = {
   id: 'moses',
-  summary: 'Sub-experts in the attention projections with a top-k router per task, reusing earlier sub-experts; grows only when reuse is not enough.',
+  summary: 'Small LoRA sub-experts in every projection with a top-k router per task, reusing earlier sub-experts; grows only when reuse is not enough.',
   stages: 'sequential',
   settings: SPECS,
   create: (env, given) => new Moses(env, resolveSettings('moses', SPECS, given)),

@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useDeferredValue, useEffect } from 'react';
 import { AdapterPanel } from './AdapterPanel';
 import { ModelPanel } from './ModelPanel';
 import { KernelCheckPanel } from './KernelCheckPanel';
@@ -16,7 +16,10 @@ import { useLab } from './store';
 
 export function App() {
   const engine = useLab((s) => s.engine);
-  const run = useLab((s) => s.run);
+  const current = useLab((s) => s.run);
+  // The result panels redraw at each finished stage; as a deferred value React renders them in
+  // slices it can interrupt, so a redraw never holds the page's thread for long.
+  const run = useDeferredValue(current);
   const presets = engine.status === 'ready' ? engine.catalog.presets : [];
   useEffect(() => {
     void useLab.getState().boot();
@@ -45,7 +48,7 @@ export function App() {
         <StreamPanel />
         {engine.status === 'ready' && <MethodsPanel catalog={engine.catalog} />}
         <RunPanel />
-        {run && <LossChart losses={run.losses} stepsPerStage={preset?.budget.steps ?? 1} stages={run.results?.stream.length ?? 1} />}
+        {run && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run.results?.stream.length ?? 1} />}
         {run?.results && <ResultsPanel run={run} />}
         {run?.results && !run.importedFrom && <InspectorPanel run={run} />}
         {engine.status === 'ready' && <PlaygroundPanel run={run} />}

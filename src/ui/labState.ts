@@ -29,8 +29,7 @@ export interface RunState {
   experiment: Experiment;
   stream: Stream;
   results: RunResults | null;
-  progress: RunProgress | null;
-  gpuBytes: number;
+  /** The training losses so far (the live ones are in LiveState; copied here at each stage for a reload). */
   losses: Record<string, LossPoint[]>;
   /**
    * Per method ('base' for row 0), per row of R, per task: the answers behind the scores
@@ -62,6 +61,13 @@ export type EngineState =
   | { status: 'missing'; reason: string }
   | { status: 'lost'; reason: string };
 
+/** What changes every training step, kept apart from the run so that panels of finished stages do not redraw each step. */
+export interface LiveState {
+  progress: RunProgress | null;
+  gpuBytes: number;
+  losses: Record<string, LossPoint[]>;
+}
+
 export interface LabData {
   engine: EngineState;
   tuning: { tuning: MatmulTuning; fromCache: boolean } | null;
@@ -72,6 +78,7 @@ export interface LabData {
   ood: Task[] | null;
   experiment: Experiment;
   run: RunState | null;
+  live: LiveState;
   /** Shown in the status line until dismissed. */
   errors: { id: number; message: string }[];
 }
@@ -79,7 +86,7 @@ export interface LabData {
 export const DEFAULT_EXPERIMENT: Experiment = { methods: [{ id: 'seqlora' }, { id: 'see' }], seed: 0, preset: 'tiny' };
 
 export function initialLabData(): LabData {
-  return { engine: { status: 'starting' }, tuning: null, model: null, stream: null, ood: null, experiment: DEFAULT_EXPERIMENT, run: null, errors: [] };
+  return { engine: { status: 'starting' }, tuning: null, model: null, stream: null, ood: null, experiment: DEFAULT_EXPERIMENT, run: null, live: { progress: null, gpuBytes: 0, losses: {} }, errors: [] };
 }
 
 let errorIds = 1;
@@ -109,7 +116,7 @@ export function applyWorkerMessage(s: LabData, m: FromWorker): Partial<LabData> 
     case 'runProgress': {
       if (!mine(m.runId)) return {};
       const p = m.progress;
-      let losses = run!.losses;
+      let losses = s.live.losses;
       if (p.phase === 'train' && Number.isFinite(p.loss)) {
         const stepsPerStage = Math.max(p.steps, 1);
         const list = losses[p.method] ?? [];
@@ -118,7 +125,8 @@ export function applyWorkerMessage(s: LabData, m: FromWorker): Partial<LabData> 
         const kept = list.length && list[list.length - 1].step >= step ? list.filter((q) => q.step < step) : list;
         losses = { ...losses, [p.method]: [...kept, { step, stage: p.stage, loss: p.loss }] };
       }
-      return { run: { ...run!, progress: p, gpuBytes: m.gpuBytes, losses, status: run!.status === 'interrupted' ? 'running' : run!.status } };
+      const live = { progress: p, gpuBytes: m.gpuBytes, losses };
+      return run!.status === 'interrupted' ? { live, run: { ...run!, status: 'running' } } : { live };
     }
     case 'stageDone': {
       if (!mine(m.runId)) return {};
@@ -128,18 +136,18 @@ export function applyWorkerMessage(s: LabData, m: FromWorker): Partial<LabData> 
       const row = m.method && results.methods[m.method]?.stages === 'joint' ? results.stream.length : m.stage;
       const answers = { ...run!.answers, [key]: { ...run!.answers[key], [row]: m.answers } };
       const history = m.method ? { ...run!.history, [m.method]: { ...run!.history[m.method], [m.stage]: results.methods[m.method] } } : run!.history;
-      return { run: { ...run!, results, answers, history } };
+      return { run: { ...run!, results, answers, history, losses: s.live.losses } };
     }
     case 'runDone':
-      return mine(m.runId) ? { run: { ...run!, results: m.results, status: 'done', progress: null } } : {};
+      return mine(m.runId) ? { run: { ...run!, results: m.results, status: 'done', losses: s.live.losses }, live: { ...s.live, progress: null } } : {};
     case 'paused':
       return mine(m.runId) ? { run: { ...run!, status: 'paused' } } : {};
     case 'resumed':
       return mine(m.runId) ? { run: { ...run!, status: 'running' } } : {};
     case 'stopped':
-      return mine(m.runId) ? { run: { ...run!, status: 'stopped', progress: null } } : {};
+      return mine(m.runId) ? { run: { ...run!, status: 'stopped', losses: s.live.losses }, live: { ...s.live, progress: null } } : {};
     case 'error':
-      if (m.runId !== null && mine(m.runId)) return { run: { ...run!, status: 'failed', progress: null }, errors: withError(s.errors, m.message) };
+      if (m.runId !== null && mine(m.runId)) return { run: { ...run!, status: 'failed', losses: s.live.losses }, live: { ...s.live, progress: null }, errors: withError(s.errors, m.message) };
       return { errors: withError(s.errors, m.message) };
     default:
       // Fine-tuning jobs' messages (progress, result) belong to the engine check, not the lab.

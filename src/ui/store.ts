@@ -100,7 +100,7 @@ export const useLab = create<LabStore>()((set, get) => {
   let saving: Promise<void> = Promise.resolve();
   const persist = () => {
     const { stream, experiment, run } = get();
-    const session: Session = { stream, experiment, run: run && { ...run, progress: null } };
+    const session: Session = { stream, experiment, run: run && { ...run, losses: get().live.losses } };
     // One write at a time, in order: a later state never lands before an earlier one.
     saving = saving.then(() => saveSession(session)).catch((e: unknown) => get().reportError(`could not save the session: ${String(e)}`));
   };
@@ -115,7 +115,7 @@ export const useLab = create<LabStore>()((set, get) => {
 
   const launch = (run: RunState, resume: boolean) => {
     if (!client) return;
-    set({ run });
+    set({ run, live: { progress: null, gpuBytes: 0, losses: run.losses } });
     persist();
     const ood = get().ood ?? undefined;
     client.send({ type: 'runExperiment', runId: run.runId, experiment: run.experiment, stream: run.stream, ood, resumeFrom: resume && run.results ? run.results : undefined });
@@ -143,7 +143,7 @@ export const useLab = create<LabStore>()((set, get) => {
           get().reportError(`the saved checkpoint no longer loads, the shipped base is in use: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
-      if (session) set({ stream: session.stream, experiment: session.experiment, run: session.run });
+      if (session) set({ stream: session.stream, experiment: session.experiment, run: session.run, live: { progress: null, gpuBytes: 0, losses: session.run?.losses ?? {} } });
       if (!get().stream) await get().resetStream();
       else {
         try {
@@ -180,7 +180,7 @@ export const useLab = create<LabStore>()((set, get) => {
       const run = get().run;
       if (run && (run.status === 'running' || run.status === 'paused' || run.status === 'stopping' || run.status === 'interrupted')) {
         // Interrupted by a reload or a closed tab: go on from the last finished stage.
-        launch({ ...run, status: 'running', progress: null }, true);
+        launch({ ...run, status: 'running' }, true);
       }
     },
 
@@ -288,7 +288,7 @@ export const useLab = create<LabStore>()((set, get) => {
       // One run is kept at a time: the last one's stage states go (its results were exportable until now).
       if (run) void openLabDb().then((db) => db?.delete('states', IDBKeyRange.bound(`${run.runId}/`, `${run.runId}/\uffff`)));
       launch(
-        { runId: `run-${Date.now().toString(36)}`, status: 'running', experiment, stream: { name: stream.name, tasks: stream.tasks }, results: null, progress: null, gpuBytes: 0, losses: {}, answers: {}, history: {}, startedAt: Date.now() },
+        { runId: `run-${Date.now().toString(36)}`, status: 'running', experiment, stream: { name: stream.name, tasks: stream.tasks }, results: null, losses: {}, answers: {}, history: {}, startedAt: Date.now() },
         false,
       );
     },
@@ -300,7 +300,7 @@ export const useLab = create<LabStore>()((set, get) => {
     resume() {
       const run = get().run;
       if (run?.status === 'paused') client?.send({ type: 'resume' });
-      else if (run && (run.status === 'stopped' || run.status === 'failed' || run.status === 'interrupted')) launch({ ...run, status: 'running', progress: null }, true);
+      else if (run && (run.status === 'stopped' || run.status === 'failed' || run.status === 'interrupted')) launch({ ...run, status: 'running' }, true);
     },
 
     stop() {
@@ -316,7 +316,7 @@ export const useLab = create<LabStore>()((set, get) => {
       set({ engine: { status: 'starting' } });
       client.restart(initMessage());
       const run = get().run;
-      if (run?.status === 'interrupted') launch({ ...run, status: 'running', progress: null }, true);
+      if (run?.status === 'interrupted') launch({ ...run, status: 'running' }, true);
     },
 
     async setModel(files) {
@@ -341,7 +341,7 @@ export const useLab = create<LabStore>()((set, get) => {
         preset: results.preset,
       };
       set({
-        run: { runId: `imported-${Date.now().toString(36)}`, status: 'done', experiment, stream: { name: results.streamName, tasks: [] }, results, progress: null, gpuBytes: 0, losses: {}, answers: {}, history: {}, startedAt: Date.now(), importedFrom: name },
+        run: { runId: `imported-${Date.now().toString(36)}`, status: 'done', experiment, stream: { name: results.streamName, tasks: [] }, results, losses: {}, answers: {}, history: {}, startedAt: Date.now(), importedFrom: name },
       });
       persist();
     },

@@ -12,8 +12,6 @@ const run = (over: Partial<RunState> = {}): RunState => ({
   experiment: { methods: [{ id: 'seqlora' }], seed: 0, preset: 'tiny' },
   stream: { name: 'builtin', tasks: [] },
   results: null,
-  progress: null,
-  gpuBytes: 0,
   losses: {},
   answers: {},
   history: {},
@@ -39,16 +37,16 @@ describe('the lab state under worker messages', () => {
       { type: 'runProgress', runId: 'r1', progress: progress({ stage: 2, step: 1, loss: 4 }), gpuBytes: 10 },
       { type: 'runProgress', runId: 'r1', progress: progress({ stage: 2, phase: 'eval', step: 0, loss: 9 }), gpuBytes: 10 },
     );
-    expect(s.run!.losses.seqlora.map((p) => [p.step, p.loss])).toEqual([[1, 3], [12, 1], [13, 4]]);
+    expect(s.live.losses.seqlora.map((p) => [p.step, p.loss])).toEqual([[1, 3], [12, 1], [13, 4]]);
     // A resume repeats stage 2 from its first step: its old points go.
     s = apply(s, { type: 'runProgress', runId: 'r1', progress: progress({ stage: 2, step: 1, loss: 5 }), gpuBytes: 10 });
-    expect(s.run!.losses.seqlora.map((p) => [p.step, p.loss])).toEqual([[1, 3], [12, 1], [13, 5]]);
+    expect(s.live.losses.seqlora.map((p) => [p.step, p.loss])).toEqual([[1, 3], [12, 1], [13, 5]]);
   });
 
   it('ignores messages of another run and keeps errors until dismissed', () => {
     let s: LabData = { ...initialLabData(), run: run() };
     s = apply(s, { type: 'runProgress', runId: 'old', progress: progress({}), gpuBytes: 1 }, { type: 'stopped', runId: 'old', step: 0 });
-    expect(s.run!.progress).toBeNull();
+    expect(s.live.progress).toBeNull();
     expect(s.run!.status).toBe('running');
     s = apply(s, { type: 'error', runId: 'r1', message: 'the stream has no tasks' });
     expect(s.run!.status).toBe('failed');

@@ -1,4 +1,5 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useLab } from '../store';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { LossPoint } from '../labState';
 import { ChartExport } from '../ChartExport';
@@ -27,7 +28,19 @@ function thin(points: readonly LossPoint[]): LossPoint[] {
  * Every method's training loss against its steps, overlaid, task boundaries marked; the
  * tooltip is a crosshair listing each method's value at that step.
  */
-export function LossChart({ losses, stepsPerStage, stages }: { losses: Record<string, LossPoint[]>; stepsPerStage: number; stages: number }) {
+export function LossChart({ stepsPerStage, stages }: { stepsPerStage: number; stages: number }) {
+  const live = useLab((s) => s.live.losses);
+  // Redrawn at most once a second: a chart redraw per training step would crowd the page's thread.
+  const [losses, setLosses] = useState(live);
+  const last = useRef(0);
+  useEffect(() => {
+    const wait = Math.max(0, 1000 - (Date.now() - last.current));
+    const t = setTimeout(() => {
+      last.current = Date.now();
+      setLosses(live);
+    }, wait);
+    return () => clearTimeout(t);
+  }, [live]);
   const [alpha, setAlpha] = useState(0.6);
   const [log, setLog] = useState(false);
   const methods = Object.keys(losses).filter((m) => losses[m].length > 0);

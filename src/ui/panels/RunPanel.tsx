@@ -13,6 +13,7 @@ function typingIn(target: EventTarget | null): boolean {
  */
 export function RunPanel() {
   const run = useLab((s) => s.run);
+  const live = useLab((s) => s.live);
   const ready = useLab((s) => s.engine.status === 'ready' && s.stream !== null);
   const { startRun, pause, resume, stop } = useLab.getState();
   const status = run?.status;
@@ -35,7 +36,7 @@ export function RunPanel() {
     return () => window.removeEventListener('keydown', onKey);
   }, []);
 
-  const p = run?.progress;
+  const p = live.progress;
   const methods = run?.experiment.methods.length ?? 0;
   const elapsed = run ? (Date.now() - run.startedAt) / 1000 : 0;
   const frac = p && Number.isFinite(p.etaSeconds) ? elapsed / (elapsed + p.etaSeconds) : 0;
@@ -95,7 +96,7 @@ export function RunPanel() {
                 ) : (
                   'scoring'
                 )}{' '}
-                · GPU memory {formatBytes(run.gpuBytes)} · ETA <span data-testid="run-eta">{formatDuration(p.etaSeconds)}</span>
+                · GPU memory {formatBytes(live.gpuBytes)} · ETA <span data-testid="run-eta">{formatDuration(p.etaSeconds)}</span>
               </>
             )}
             {status === 'done' && run.results && <> · {formatDuration(Object.values(run.results.methods).reduce((a, m) => a + m.seconds.train + m.seconds.eval, 0))} of training and scoring</>}

@@ -58,10 +58,11 @@ export function StreamPanel() {
   };
 
   return (
-    <section className="panel" data-testid="stream-panel">
+    <section className="panel span2" data-testid="stream-panel">
       <h2>
         Task stream: {stream.name} <span className="muted small">({stream.tasks.length} tasks{stream.builtin ? ', built in' : ''})</span>
       </h2>
+      <div className="scroll-x">
       <table>
         <thead>
           <tr>
@@ -116,6 +117,7 @@ export function StreamPanel() {
           ))}
         </tbody>
       </table>
+      </div>
       <div
         className={`dropzone${over ? ' over' : ''}`}
         data-testid="dropzone"
