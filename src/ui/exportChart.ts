@@ -60,7 +60,8 @@ export function svgOfElement(svg: SVGSVGElement): string {
   return new XMLSerializer().serializeToString(copy);
 }
 
-function save(name: string, blob: Blob) {
+/** Hands a file to the browser's downloads. */
+export function save(name: string, blob: Blob) {
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;

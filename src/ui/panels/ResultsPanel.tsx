@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { RunResults } from '../../cl/results';
 import { zipStored } from '../../util/zip';
+import { save } from '../exportChart';
 import { fmt } from '../format';
 import type { RunState } from '../labState';
 import { useLab } from '../store';
@@ -43,12 +44,7 @@ export function metricsCsv(results: RunResults): string {
 }
 
 export function download(name: string, type: string, data: string | Uint8Array) {
-  const url = URL.createObjectURL(new Blob([data as BlobPart], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  save(name, new Blob([data as BlobPart], { type }));
 }
 
 /** A method's adapters after a stage as one ZIP of PEFT folders, made in the worker. */
