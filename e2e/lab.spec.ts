@@ -113,6 +113,8 @@ test('a newcomer uploads tasks, runs SeqLoRA and SEE to the end, inspects routin
 
   // Responsiveness while training: no main-thread task over 100 ms.
   const long = (await longTasks(page)).filter((t) => t.start >= trainingFrom && t.start <= trainingTo && t.duration > 100);
+  const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('lab:')).map((m) => `${m.name}@${m.startTime.toFixed(0)}`));
+  console.log(`long: ${long.map((t) => `${t.start.toFixed(0)}+${t.duration}`).join(' ')}\nmarks: ${marks.join(' ')}`);
   expect(long, 'main-thread tasks over 100 ms during training').toEqual([]);
 
   // A reload restores the stream, the run and its matrices.

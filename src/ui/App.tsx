@@ -1,4 +1,5 @@
 import { useDeferredValue, useEffect } from 'react';
+import type { Preset } from '../cl/presets';
 import { AdapterPanel } from './AdapterPanel';
 import { ModelPanel } from './ModelPanel';
 import { KernelCheckPanel } from './KernelCheckPanel';
@@ -14,19 +15,35 @@ import { StreamPanel } from './panels/StreamPanel';
 import { StatusLine } from './StatusLine';
 import { useLab } from './store';
 
+const EMPTY: Preset[] = [];
+
+/**
+ * What a run shows. The result panels redraw at each finished stage: as a deferred value
+ * React renders them in slices it can interrupt, and memoised panels skip the urgent pass,
+ * so a stage's end never holds the page's thread for long.
+ */
+function RunViews({ presets, ready }: { presets: Preset[]; ready: boolean }) {
+  const current = useLab((s) => s.run);
+  const run = useDeferredValue(current);
+  const preset = presets.find((p) => p.name === run?.experiment.preset);
+  return (
+    <>
+      {run && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run.results?.stream.length ?? 1} />}
+      {run?.results && <ResultsPanel run={run} />}
+      {run?.results && !run.importedFrom && <InspectorPanel run={run} />}
+      {ready && <PlaygroundPanel run={run} />}
+    </>
+  );
+}
+
 export function App() {
   const engine = useLab((s) => s.engine);
-  const current = useLab((s) => s.run);
-  // The result panels redraw at each finished stage; as a deferred value React renders them in
-  // slices it can interrupt, so a redraw never holds the page's thread for long.
-  const run = useDeferredValue(current);
-  const presets = engine.status === 'ready' ? engine.catalog.presets : [];
+  const presets = engine.status === 'ready' ? engine.catalog.presets : EMPTY;
   useEffect(() => {
     void useLab.getState().boot();
   }, []);
 
   if (engine.status === 'missing') return <NoWebGpu reason={engine.reason} />;
-  const preset = presets.find((p) => p.name === run?.experiment.preset);
   return (
     <>
       <header>
@@ -48,10 +65,7 @@ export function App() {
         <StreamPanel />
         {engine.status === 'ready' && <MethodsPanel catalog={engine.catalog} />}
         <RunPanel />
-        {run && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run.results?.stream.length ?? 1} />}
-        {run?.results && <ResultsPanel run={run} />}
-        {run?.results && !run.importedFrom && <InspectorPanel run={run} />}
-        {engine.status === 'ready' && <PlaygroundPanel run={run} />}
+        <RunViews presets={presets} ready={engine.status === 'ready'} />
         {engine.status === 'ready' && (
           <>
             <AdapterPanel adapter={engine.adapter}>

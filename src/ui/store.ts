@@ -91,6 +91,7 @@ export const useLab = create<LabStore>()((set, get) => {
       }
     }
     const before = get().run;
+    if (m.type !== 'runProgress') performance.mark(`lab:${m.type}`);
     set((s) => applyWorkerMessage(s, m));
     const after = get().run;
     // Persist at the moments that matter for a reload: a stage's results, and a run's end.

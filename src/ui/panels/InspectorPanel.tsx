@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import type { MethodResult } from '../../cl/results';
 import type { Inspection, MosesInspection, SeeInspection } from '../../methods/inspect';
 import { textOn, viridis } from '../colors';
@@ -212,7 +212,7 @@ function Usage({ moses, tasks, stage }: { moses: MethodResult | undefined; tasks
  * Routing inspection: a test example or a typed prompt through SEE or MoSEs as it stood
  * after any finished stage (computed in the worker from the state saved then).
  */
-export function InspectorPanel({ run }: { run: RunState }) {
+export const InspectorPanel = memo(function InspectorPanel({ run }: { run: RunState }) {
   const stream = run.stream;
   const request = useLab((s) => s.request);
   const results = run.results!;
@@ -308,4 +308,4 @@ export function InspectorPanel({ run }: { run: RunState }) {
       </div>
     </section>
   );
-}
+});

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { memo, startTransition, useEffect, useMemo, useRef, useState } from 'react';
 import { useLab } from '../store';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { LossPoint } from '../labState';
@@ -28,7 +28,7 @@ function thin(points: readonly LossPoint[]): LossPoint[] {
  * Every method's training loss against its steps, overlaid, task boundaries marked; the
  * tooltip is a crosshair listing each method's value at that step.
  */
-export function LossChart({ stepsPerStage, stages }: { stepsPerStage: number; stages: number }) {
+export const LossChart = memo(function LossChart({ stepsPerStage, stages }: { stepsPerStage: number; stages: number }) {
   const live = useLab((s) => s.live.losses);
   // Redrawn at most once a second: a chart redraw per training step would crowd the page's thread.
   const [losses, setLosses] = useState(live);
@@ -37,7 +37,8 @@ export function LossChart({ stepsPerStage, stages }: { stepsPerStage: number; st
     const wait = Math.max(0, 1000 - (Date.now() - last.current));
     const t = setTimeout(() => {
       last.current = Date.now();
-      setLosses(live);
+      // A transition: React may split the chart's redraw and yield to input between parts.
+      startTransition(() => setLosses(live));
     }, wait);
     return () => clearTimeout(t);
   }, [live]);
@@ -95,4 +96,4 @@ export function LossChart({ stepsPerStage, stages }: { stepsPerStage: number; st
       )}
     </section>
   );
-}
+});

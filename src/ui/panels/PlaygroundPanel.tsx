@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import type { RunState } from '../labState';
 import { useLab } from '../store';
 
@@ -6,7 +6,7 @@ import { useLab } from '../store';
  * Generation from the base model (sampled) or from any method as it stood after any finished
  * stage (greedy, through the method's own answering: SEE routes, MoSEs infers the task).
  */
-export function PlaygroundPanel({ run }: { run: RunState | null }) {
+export const PlaygroundPanel = memo(function PlaygroundPanel({ run }: { run: RunState | null }) {
   const request = useLab((s) => s.request);
   const methods = run?.results ? Object.entries(run.results.methods).filter(([, m]) => m.stagesDone > 0) : [];
   const [source, setSource] = useState('base');
@@ -72,4 +72,4 @@ export function PlaygroundPanel({ run }: { run: RunState | null }) {
       {error && <p className="error">{error}</p>}
     </section>
   );
-}
+});

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import type { RunResults } from '../../cl/results';
 import { zipStored } from '../../util/zip';
 import { save } from '../exportChart';
@@ -91,7 +91,7 @@ function AdapterExport({ run, stage }: { run: RunState; stage: number }) {
 }
 
 /** The summary table (sortable, CSV), then each method's transfer matrix with a stage slider. */
-export function ResultsPanel({ run }: { run: RunState }) {
+export const ResultsPanel = memo(function ResultsPanel({ run }: { run: RunState }) {
   const results = run.results!;
   const [sort, setSort] = useState<{ col: Column; desc: boolean }>({ col: 'OP', desc: true });
   const [view, setView] = useState<'scores' | 'forgetting'>('scores');
@@ -216,4 +216,4 @@ export function ResultsPanel({ run }: { run: RunState }) {
       </div>
     </section>
   );
-}
+});
