@@ -188,12 +188,13 @@ const NO_ADAPTERS: Record<string, string> = {
 
 /** The method's adapters after the stage, as PEFT folders (name, then file name and bytes). */
 export async function exportAt(ctx: GpuContext, base: BaseWeights, states: StateStore, at: MethodAtStage): Promise<{ name: string; files: [string, Uint8Array][] }[]> {
+  if (NO_ADAPTERS[at.method]) throw new ExperimentError(NO_ADAPTERS[at.method]);
   const state = await loadStageState(states, at);
   return withMethodEnv(ctx, base, at, async (env, settings) => {
     let method: ContinualMethod | null = null;
     try {
       method = methodDefinition(at.method).create(env, settings);
-      if (!method.exportAdapters) throw new ExperimentError(NO_ADAPTERS[at.method] ?? `${at.method} keeps no plain LoRA adapter to export`);
+      if (!method.exportAdapters) throw new ExperimentError(`${at.method} keeps no plain LoRA adapter to export`);
       await method.loadState(state, at.stage - 1);
       return (await method.exportAdapters()).map((a) => ({ name: a.name, files: [...a.files] }));
     } finally {

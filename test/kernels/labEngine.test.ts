@@ -88,9 +88,14 @@ describe("the lab's experiments in the engine", () => {
     const states = new MemoryStateStore();
     const a = engineWith(states);
     let last: RunResults | null = null;
+    let stopped = false;
     a.on((m) => {
       if (m.type === 'stageDone') last = m.results;
-      if (m.type === 'runProgress' && m.progress.stage === 2 && m.progress.step === 3) void a.engine.handle({ type: 'stop' });
+      // Once: the resumed run trains stage 2 again.
+      if (!stopped && m.type === 'runProgress' && m.progress.stage === 2 && m.progress.step === 3) {
+        stopped = true;
+        void a.engine.handle({ type: 'stop' });
+      }
     });
     await a.engine.handle({ type: 'runExperiment', runId: 'b', experiment: experiment(['seqlora']), stream });
     expect(a.msgs.at(-1)?.type).toBe('stopped');
