@@ -14,13 +14,14 @@ if (!existsSync(fileURLToPath(new URL('../dist/index.html', import.meta.url)))) 
 
 // The same browser and limits as the dev-server tests, but against the production bundle in
 // dist/ served as plain static files, so that a build that only works under the dev server
-// (worker format, shaders, public files) fails here. The engine check is reused as it is: it
-// needs the worker chunk, the shaders bundled into it and the shipped base model.
+// (worker format, shaders, public files) fails here. The lab's path runs here as well: it
+// needs the worker chunk, the shaders bundled into it and the shipped base model, and it
+// measures the page's responsiveness on the bundle people run.
 export default defineConfig({
   ...base,
   testDir: '.',
   testIgnore: [],
-  testMatch: ['production.spec.ts', 'engine.spec.ts'],
+  testMatch: ['production.spec.ts', 'lab.spec.ts'],
   outputDir: '../test-results/production',
   use: { ...base.use, baseURL: `http://127.0.0.1:${PORT}` },
   webServer: {

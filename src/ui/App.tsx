@@ -28,7 +28,7 @@ function RunViews({ presets, ready }: { presets: Preset[]; ready: boolean }) {
   const preset = presets.find((p) => p.name === run?.experiment.preset);
   return (
     <>
-      {run && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run.results?.stream.length ?? 1} />}
+      {ready && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run?.results?.stream.length ?? 1} />}
       {run?.results && <ResultsPanel run={run} />}
       {run?.results && !run.importedFrom && <InspectorPanel run={run} />}
       {ready && <PlaygroundPanel run={run} />}

@@ -8,7 +8,7 @@ import { openLabDb } from '../persist/labDb';
 import type { LabReplies, LabRequest, ModelFiles } from '../worker/labProtocol';
 import type { ToWorker } from '../worker/protocol';
 import { experimentToQuery, queryToExperiment } from './urlState';
-import { applyWorkerMessage, initialLabData, withError, type LabData, type RunState } from './labState';
+import { applyWorkerMessage, initialLabData, withError, type LabData, type RunState, type StreamState } from './labState';
 import { WorkerClient } from './workerClient';
 
 /**
@@ -79,6 +79,11 @@ async function saveSession(s: Session): Promise<void> {
 
 let client: WorkerClient | null = null;
 let builtinOrder: string[] = [];
+
+/** A stream changed beyond choosing built-in tasks is the person's own: it is named so. */
+function edited(stream: StreamState): Pick<StreamState, 'name' | 'builtin'> {
+  return { name: stream.builtin ? 'custom' : stream.name, builtin: false };
+}
 const initMessage = (): ToWorker => ({ type: 'init', matmulTuning: storedTuning() });
 
 export const useLab = create<LabStore>()((set, get) => {
@@ -201,7 +206,7 @@ export const useLab = create<LabStore>()((set, get) => {
           ...stream,
           tasks: [...stream.tasks, ...out.added.map((u) => u.task)],
           notes: [...stream.notes, ...out.notes],
-          builtin: stream.builtin && out.added.length === 0,
+          ...(out.added.length ? edited(stream) : {}),
           sources,
           rejected: out.errors,
         },
@@ -212,7 +217,7 @@ export const useLab = create<LabStore>()((set, get) => {
     setTaskMetric(i, metric) {
       const stream = get().stream;
       if (!stream?.tasks[i]) return;
-      set({ stream: { ...stream, tasks: stream.tasks.map((t, k) => (k === i ? { ...t, metric } : t)), builtin: false } });
+      set({ stream: { ...stream, tasks: stream.tasks.map((t, k) => (k === i ? { ...t, metric } : t)), ...edited(stream) } });
       persist();
     },
 
@@ -221,7 +226,7 @@ export const useLab = create<LabStore>()((set, get) => {
       const task = stream?.tasks[i];
       if (!stream || !task) return;
       const changed = withTestKind({ task, files: stream.sources[task.name] ?? [] }, kind, get().experiment.seed).task;
-      set({ stream: { ...stream, tasks: stream.tasks.map((t, k) => (k === i ? changed : t)), builtin: false } });
+      set({ stream: { ...stream, tasks: stream.tasks.map((t, k) => (k === i ? changed : t)), ...edited(stream) } });
       persist();
     },
 

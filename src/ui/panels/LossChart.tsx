@@ -5,6 +5,10 @@ import type { LossPoint } from '../labState';
 import { ChartExport } from '../ChartExport';
 import { METHOD_COLORS } from '../colors';
 import { svgOfElement } from '../exportChart';
+import { axisTitle, PlainTick } from '../chartParts';
+
+const STEP_TITLE = axisTitle('training step (all tasks)', 'bottom');
+const LOSS_TITLE = axisTitle('loss (nats/token)', 'left');
 
 /** Points kept per line at most: a chart of thousands of points per method redraws slowly. */
 const MAX_POINTS = 400;
@@ -69,31 +73,34 @@ export const LossChart = memo(function LossChart({ stepsPerStage, stages }: { st
           <input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} /> log scale
         </label>
       </div>
-      {rows.length === 0 ? (
-        <p className="muted">No training steps yet.</p>
-      ) : (
-        <ResponsiveContainer width="100%" height={260}>
-          <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 20, left: 8 }}>
-            <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
-            <XAxis dataKey="step" type="number" domain={[0, 'dataMax']} label={{ value: 'training step (all tasks)', position: 'insideBottom', offset: -10 }} />
-            <YAxis
-              scale={log ? 'log' : 'auto'}
-              domain={log ? ['auto', 'auto'] : [0, 'auto']}
-              allowDataOverflow={log}
-              tickFormatter={(v: number) => v.toFixed(2)}
-              label={{ value: 'loss (nats/token)', angle: -90, position: 'insideLeft', offset: 0 }}
-            />
-            <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))} labelFormatter={(s) => `step ${s} (task ${Math.ceil(Number(s) / stepsPerStage)})`} isAnimationActive={false} />
-            <Legend verticalAlign="top" height={24} />
-            {Array.from({ length: Math.max(0, stages - 1) }, (_, k) => (
-              <ReferenceLine key={k} x={(k + 1) * stepsPerStage} stroke="currentColor" strokeOpacity={0.3} strokeDasharray="4 4" />
-            ))}
-            {methods.map((m) => (
-              <Line key={m} dataKey={m} stroke={METHOD_COLORS[m] ?? '#444'} dot={false} isAnimationActive={false} connectNulls strokeWidth={1.5} />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      )}
+      {rows.length === 0 && <p className="muted">No training steps yet: the curves appear here as a run trains.</p>}
+      {/* The chart is on the page before any run (empty axes): mounting a recharts chart is its
+          costliest redraw, better paid before training than during it. Axes take interval={0}
+          (their few computed ticks as they are: the default measures each label in the DOM)
+          and plain text for ticks and titles (see chartParts). */}
+      <ResponsiveContainer width="100%" height={260}>
+        <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 20, left: 8 }}>
+          <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
+          <XAxis dataKey="step" type="number" domain={rows.length ? [0, 'dataMax'] : [0, stepsPerStage * stages]} allowDecimals={false} interval={0} tick={PlainTick} label={STEP_TITLE} />
+          <YAxis
+            interval={0}
+            scale={log ? 'log' : 'auto'}
+            domain={log ? ['auto', 'auto'] : [0, 'auto']}
+            allowDataOverflow={log}
+            tickFormatter={(v: number) => v.toFixed(2)}
+            tick={PlainTick}
+            label={LOSS_TITLE}
+          />
+          <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))} labelFormatter={(s) => `step ${s} (task ${Math.ceil(Number(s) / stepsPerStage)})`} isAnimationActive={false} />
+          <Legend verticalAlign="top" height={24} />
+          {Array.from({ length: Math.max(0, stages - 1) }, (_, k) => (
+            <ReferenceLine key={k} x={(k + 1) * stepsPerStage} stroke="currentColor" strokeOpacity={0.3} strokeDasharray="4 4" />
+          ))}
+          {methods.map((m) => (
+            <Line key={m} dataKey={m} stroke={METHOD_COLORS[m] ?? '#444'} dot={false} isAnimationActive={false} connectNulls strokeWidth={1.5} />
+          ))}
+        </LineChart>
+      </ResponsiveContainer>
     </section>
   );
 });

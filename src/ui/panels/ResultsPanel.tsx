@@ -4,6 +4,7 @@ import { zipStored } from '../../util/zip';
 import { save } from '../exportChart';
 import { fmt } from '../format';
 import type { RunState } from '../labState';
+import { methodNotes } from '../runNotes';
 import { useLab } from '../store';
 import { CapacityChart } from './CapacityChart';
 import { CellExamples } from './CellExamples';
@@ -115,6 +116,7 @@ export const ResultsPanel = memo(function ResultsPanel({ run }: { run: RunState 
     </th>
   );
   const tasks = results.stream.map((t) => t.name);
+  const notes = run.status === 'done' ? methodNotes(results) : [];
   const methodIds = Object.keys(results.methods);
   const [til, setTil] = useState(false);
   const [picked, setPicked] = useState<{ method: string; row: number; task: number } | null>(null);
@@ -148,6 +150,15 @@ export const ResultsPanel = memo(function ResultsPanel({ run }: { run: RunState 
           ))}
         </tbody>
       </table>
+      {notes.length > 0 && (
+        <ul className="notes" data-testid="method-notes">
+          {notes.map((n) => (
+            <li key={n.method} role="note">
+              <strong>{n.method}</strong>: {n.text}
+            </li>
+          ))}
+        </ul>
+      )}
       <div className="row small">
         <button className="secondary" onClick={() => download('continual-lab-metrics.csv', 'text/csv', metricsCsv(results))}>
           Export CSV

@@ -146,7 +146,7 @@ export function StreamPanel() {
         <ul className="rejected" data-testid="upload-errors">
           {stream.rejected.map((r) => (
             <li key={r.label}>
-              <strong>{r.label}</strong>: <span className="error">{r.message}</span>
+              <strong>{r.label}</strong>: <span className="error">{r.message.startsWith(`${r.label}: `) ? r.message.slice(r.label.length + 2) : r.message}</span>
             </li>
           ))}
         </ul>

@@ -1,0 +1,30 @@
+import type { RunResults } from '../cl/results';
+
+/**
+ * Plain-language warnings about a run's results, shown beside its table: a method that
+ * learned nothing measurable looks like a bug unless the lab says why.
+ */
+export function methodNotes(results: RunResults): { method: string; text: string }[] {
+  const notes: { method: string; text: string }[] = [];
+  for (const [method, m] of Object.entries(results.methods)) {
+    const routing = m.routing as { confusion?: Record<string, number[]> } | undefined;
+    if (routing?.confusion && m.stagesDone > 0) {
+      const counts = Object.values(routing.confusion);
+      const asked = counts.reduce((a, c) => a + c.reduce((x, y) => x + y, 0), 0);
+      const byExperts = counts.reduce((a, c) => a + c.slice(0, -1).reduce((x, y) => x + y, 0), 0);
+      if (asked > 0 && byExperts === 0) {
+        notes.push({ method, text: `no expert accepted any test query, so every answer came from the base model: at this budget the experts have not learned to recognise their tasks. A larger preset gives them more steps.` });
+        continue;
+      }
+    }
+    const row = m.R[m.stagesDone];
+    const base = results.base;
+    if (m.stages === 'sequential' && m.stagesDone > 0 && row && base) {
+      const seen = row.slice(0, m.stagesDone);
+      if (seen.every((v, j) => v !== null && v === base[j])) {
+        notes.push({ method, text: `its scores on the tasks it trained on are still the base model's: it learned nothing measurable at this budget. A larger preset, or a higher learning rate in its settings, trains it longer or harder.` });
+      }
+    }
+  }
+  return notes;
+}
