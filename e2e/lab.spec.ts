@@ -126,15 +126,26 @@ test('a newcomer uploads tasks, runs SeqLoRA and SEE to the end, inspects routin
   expect(foreign).toEqual([]);
 });
 
-test('a run interrupted by a reload resumes from its last finished task', async ({ page }) => {
+test('a run interrupted by a lost GPU device, then by a reload, goes on from its last finished task', async ({ page, browser }) => {
   test.setTimeout(600_000);
   await page.goto('/?methods=seqlora&preset=tiny&seed=1&tasks=sentiment,capitals');
   await expect(page.getByTestId('stream-panel')).toContainText('2 tasks');
   await expect(page.getByTestId('methods-panel')).toBeVisible({ timeout: 60_000 });
   await expect(page.getByTestId('method-see')).not.toBeChecked();
   await page.getByRole('button', { name: 'Start' }).click();
-  // Into the second task's training: the first one's row is kept.
-  await expect(page.getByTestId('run-status')).toContainText(/task 2\/2 capitals · step [2-9]/, { timeout: 400_000 });
+  const inSecondTask = /task 2\/2 capitals · step [2-9]/;
+  await expect(page.getByTestId('run-status')).toContainText(inSecondTask, { timeout: 400_000 });
+
+  // A real loss: the browser's GPU process is crashed, as a driver reset would.
+  const cdp = await browser.newBrowserCDPSession();
+  await cdp.send('Browser.crashGpuProcess');
+  await expect(page.getByRole('alert').filter({ hasText: 'The GPU device was lost' })).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('run-state')).toHaveText('interrupted');
+  await expect(page.getByTestId('matrix-seqlora').getByTestId('cell-score')).toHaveCount(4);
+  await page.getByRole('button', { name: 'Reconnect' }).click();
+  await expect(page.getByTestId('run-status')).toContainText(inSecondTask, { timeout: 400_000 });
+
+  // Into the second task's training again: a reload keeps the first one's row and goes on.
   await page.reload();
   await expect(page.getByTestId('matrix-seqlora').getByTestId('cell-score')).toHaveCount(4, { timeout: 60_000 });
   await expect(page.getByTestId('run-state')).toHaveText(/running|done/);

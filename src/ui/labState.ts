@@ -147,6 +147,9 @@ export function applyWorkerMessage(s: LabData, m: FromWorker): Partial<LabData> 
     case 'stopped':
       return mine(m.runId) ? { run: { ...run!, status: 'stopped', losses: s.live.losses }, live: { ...s.live, progress: null } } : {};
     case 'error':
+      // After a lost device the run's own failure (a buffer that can no longer be read) is
+      // its consequence: the run stays interrupted, to go on after reconnecting.
+      if (m.runId !== null && mine(m.runId) && (run!.status === 'interrupted' || s.engine.status === 'lost')) return {};
       if (m.runId !== null && mine(m.runId)) return { run: { ...run!, status: 'failed', losses: s.live.losses }, live: { ...s.live, progress: null }, errors: withError(s.errors, m.message) };
       return { errors: withError(s.errors, m.message) };
     default:

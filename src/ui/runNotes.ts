@@ -17,12 +17,12 @@ export function methodNotes(results: RunResults): { method: string; text: string
         continue;
       }
     }
-    const row = m.R[m.stagesDone];
     const base = results.base;
-    if (m.stages === 'sequential' && m.stagesDone > 0 && row && base) {
-      const seen = row.slice(0, m.stagesDone);
-      if (seen.every((v, j) => v !== null && v === base[j])) {
-        notes.push({ method, text: `its scores on the tasks it trained on are still the base model's: it learned nothing measurable at this budget. A larger preset, or a higher learning rate in its settings, trains it longer or harder.` });
+    if (m.stages === 'sequential' && m.stagesDone > 0 && base) {
+      // Each task's score just after it was learned: forgetting later is another story.
+      const learned = Array.from({ length: m.stagesDone }, (_, j) => m.R[j + 1]?.[j] ?? null);
+      if (learned.every((v, j) => v !== null && v === base[j])) {
+        notes.push({ method, text: `no task scored above the base model just after training on it: it learned nothing measurable at this budget. A larger preset, or a higher learning rate in its settings, trains it longer or harder.` });
       }
     }
   }

@@ -62,6 +62,10 @@ describe('the lab state under worker messages', () => {
     s = apply(s, { type: 'resumed', runId: 'r1', step: 3 }, { type: 'deviceLost', reason: 'reset' });
     expect(s.run!.status).toBe('interrupted');
     expect(s.engine).toEqual({ status: 'lost', reason: 'reset' });
+    // The run's failure that follows the loss (a buffer it can no longer map) does not end it.
+    s = apply(s, { type: 'error', runId: 'r1', message: "Failed to execute 'mapAsync' on 'GPUBuffer'" });
+    expect(s.run!.status).toBe('interrupted');
+    expect(s.errors).toEqual([]);
     const results = { methods: {} } as unknown as RunResults;
     s = apply(s, { type: 'runDone', runId: 'r1', results });
     expect(s.run!.status).toBe('done');

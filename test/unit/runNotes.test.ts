@@ -24,10 +24,11 @@ describe('warnings about what a run learned', () => {
     expect(methodNotes(results({ see }))).toEqual([]);
   });
 
-  it('says when a method\'s scores on its trained tasks never left the base\'s', () => {
-    const flat = method([[10, 20], [10, 20], null as unknown as number[]], 1);
-    const moved = method([[10, 20], [30, 20], null as unknown as number[]], 1);
-    const notes = methodNotes(results({ flat, moved }));
+  it('says when no task scored above the base just after it was learned, and not when one was later forgotten', () => {
+    const flat = method([[10, 20], [10, 20], null], 1);
+    const moved = method([[10, 20], [30, 20], null], 1);
+    const forgot = method([[10, 20], [30, 20], [10, 20]], 2);
+    const notes = methodNotes(results({ flat, moved, forgot }));
     expect(notes.map((n) => n.method)).toEqual(['flat']);
     expect(notes[0].text).toMatch(/learned nothing measurable/);
   });
