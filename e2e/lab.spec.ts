@@ -152,3 +152,38 @@ test('a run interrupted by a lost GPU device, then by a reload, goes on from its
   await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 400_000 });
   await expect(page.getByTestId('matrix-seqlora').getByTestId('cell-score')).toHaveCount(6);
 });
+
+test('files that are not what they claim are refused with the reason, and the lab stays as it was', async ({ page }) => {
+  const base = readFileSync('public/models/base/model.safetensors');
+  const config = readFileSync('public/models/base/config.json');
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
+  await page.goto('/');
+  await expect(page.getByTestId('base-model-facts')).toContainText('The shipped base', { timeout: 60_000 });
+  const model = page.getByTestId('base-model');
+
+  // A safetensors file whose header is not one, then one cut short: each refused by name.
+  await page.getByTestId('pick-model').setInputFiles([
+    { name: 'config.json', mimeType: 'application/json', buffer: config },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: png },
+  ]);
+  await expect(model.getByTestId('model-error')).toContainText('model.safetensors');
+  const wrongHeader = await model.getByTestId('model-error').textContent();
+  await page.getByTestId('pick-model').setInputFiles([
+    { name: 'config.json', mimeType: 'application/json', buffer: config },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: base.subarray(0, Math.floor(base.length / 2)) },
+  ]);
+  await expect(model.getByTestId('model-error')).not.toHaveText(wrongHeader!);
+  await expect(model.getByTestId('model-error')).toContainText('model.safetensors');
+  console.log(`wrong header: ${wrongHeader}\ntruncated: ${await model.getByTestId('model-error').textContent()}`);
+  await expect(page.getByTestId('base-model-facts')).toContainText('The shipped base');
+
+  // A PNG named .jsonl is refused beside its name; the stream keeps its tasks.
+  await page.getByTestId('pick-files').setInputFiles([{ name: 'pixels.jsonl', mimeType: 'application/jsonl', buffer: png }]);
+  await expect(page.getByTestId('upload-errors')).toContainText('pixels.jsonl');
+  await expect(page.getByTestId('stream-panel')).toContainText('8 tasks, built in');
+
+  // A JSON file of another schema is not shown as results.
+  await page.getByTestId('import-results').setInputFiles([{ name: 'package.json', mimeType: 'application/json', buffer: readFileSync('package.json') }]);
+  await expect(page.getByTestId('status-line')).toContainText('package.json: not a Continual Lab results file');
+  await expect(page.getByTestId('results-panel')).toHaveCount(0);
+});
