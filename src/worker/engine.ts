@@ -1,6 +1,7 @@
 import { RunStopped } from '../cl/runStream';
 import { MemoryStateStore, type StateStore } from '../cl/stateStore';
 import { runKernelSelfCheck, SELF_CHECK_TOLERANCE } from '../diagnostics/kernelSelfCheck';
+import type { SelfCheckExpected } from '../diagnostics/selfCheckExpected';
 import type { GpuContext } from '../gpu/context';
 import { baseCheckpointFromFiles, type BaseModelFiles, type BaseModelRecord } from '../model/baseModel';
 import { makeGptConfig } from '../model/config';
@@ -34,20 +35,23 @@ export class TrainingEngine {
   private readonly control = new RunControl();
   private storedTuning: unknown;
   private readonly states: StateStore;
+  private readonly selfCheckExpected: () => Promise<SelfCheckExpected>;
 
   /**
    * `loadBase` gives the shipped base model's files (fetched in the browser, read from disk
    * in Node); jobs without a `model` of their own and every experiment start from it.
-   * `states` keeps the experiments' method states (IndexedDB in the browser).
+   * `states` keeps the experiments' method states (IndexedDB in the browser);
+   * `selfCheckExpected` gives the kernel self-check's expected outputs (a served file).
    */
   constructor(
     private readonly ctx: GpuContext,
     private readonly post: (m: FromWorker) => void,
     private readonly loadBase: () => Promise<BaseModelFiles>,
-    options: { matmulTuning?: unknown; states?: StateStore } = {},
+    options: { matmulTuning?: unknown; states?: StateStore; selfCheckExpected?: () => Promise<SelfCheckExpected> } = {},
   ) {
     this.storedTuning = options.matmulTuning;
     this.states = options.states ?? new MemoryStateStore();
+    this.selfCheckExpected = options.selfCheckExpected ?? (() => Promise.reject(new Error('this engine was given no self-check expectations')));
   }
 
   /**
@@ -178,7 +182,7 @@ export class TrainingEngine {
     switch (request?.kind) {
       case 'selfCheck':
         await this.ensureTuned();
-        return { results: await runKernelSelfCheck(this.ctx), tolerance: SELF_CHECK_TOLERANCE };
+        return { results: await runKernelSelfCheck(this.ctx, await this.selfCheckExpected()), tolerance: SELF_CHECK_TOLERANCE };
       case 'model':
         return this.modelFacts();
       case 'setModel':

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { maxRelError } from '../../src/reference/compare';
+import { maxRelError } from '../../src/util/compare';
 import { rng } from '../../src/util/random';
 
 type Num = ArrayLike<number>;

@@ -1,20 +1,31 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { runKernelSelfCheck } from '../../src/diagnostics/kernelSelfCheck';
+import { decodeSelfCheckExpected, SELF_CHECK_EXPECTED_PATH } from '../../src/diagnostics/selfCheckExpected';
 import { ensureMatmulTuned } from '../../src/diagnostics/matmulTuningCache';
 import { forgetMatmulTuning, tunedVariant } from '../../src/kernels/matmulTuning';
 import { useGpu } from '../helpers/gpu';
 
 const gpu = useGpu();
+const expected = () => decodeSelfCheckExpected(readFileSync(`public/${SELF_CHECK_EXPECTED_PATH}`, 'utf8'));
 
 describe('kernel self-check (what the lab page runs)', () => {
   it('passes every kernel family on this adapter and leaks nothing', async () => {
     const ctx = gpu();
     const before = ctx.poolStats().live;
-    const results = await runKernelSelfCheck(ctx, 7);
+    const results = await runKernelSelfCheck(ctx, expected());
     expect(results.length).toBeGreaterThanOrEqual(7);
     for (const r of results) expect(r.maxRelError, `${r.kernel} ${r.shape}`).toBeLessThanOrEqual(1e-4);
     expect(results.every((r) => r.passed)).toBe(true);
     expect(ctx.poolStats().live).toBe(before);
+  });
+
+  it('fails a kernel whose output differs from the expectation in one element', async () => {
+    const wrong = expected();
+    const routing = wrong.cases.findIndex((c) => c.kernel === 'top-k routing');
+    wrong.cases[routing].outputs[0][5] += 0.01;
+    const results = await runKernelSelfCheck(gpu(), wrong);
+    expect(results.filter((r) => !r.passed).map((r) => r.kernel)).toEqual(['top-k routing']);
   });
 });
 

@@ -73,14 +73,14 @@ describe('describeAdapter', () => {
 
 describe('maxRelError', () => {
   it('is zero for equal arrays and finds the worst element', async () => {
-    const { maxRelError } = await import('../../src/reference/compare');
+    const { maxRelError } = await import('../../src/util/compare');
     expect(maxRelError([1, 2, 3], [1, 2, 3]).err).toBe(0);
     const r = maxRelError([1, 2.5, 3], [1, 2, 3]);
     expect(r.index).toBe(1);
     expect(r.err).toBeCloseTo(0.5 / 2.03, 6);
   });
   it('treats NaN (a poisoned, unwritten element) and a length mismatch as infinite error', async () => {
-    const { maxRelError } = await import('../../src/reference/compare');
+    const { maxRelError } = await import('../../src/util/compare');
     expect(maxRelError([1, NaN, 3], [1, 2, 3])).toEqual({ err: Infinity, index: 1 });
     expect(maxRelError([1, 2], [1, 2, 3]).err).toBe(Infinity);
   });

@@ -8,8 +8,6 @@ import { describe, expect, it } from 'vitest';
 // that a bug in an oracle can never leak into what it checks.
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 const REFERENCE = join(SRC, 'reference');
-/** The page's kernel self-check compares kernels with the oracle in the browser: that is its job. */
-const MAY_IMPORT_REFERENCES = new Set([join(SRC, 'diagnostics', 'kernelSelfCheck.ts')]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -70,7 +68,7 @@ describe('layering', () => {
   it('production modules never import the float64 references', () => {
     const offenders: string[] = [];
     for (const file of sourceFiles(SRC)) {
-      if (file.startsWith(REFERENCE) || MAY_IMPORT_REFERENCES.has(file)) continue;
+      if (file.startsWith(REFERENCE)) continue;
       for (const spec of importsOf(file)) {
         const target = resolve(dirname(file), spec);
         if (target === REFERENCE || target.startsWith(REFERENCE + '/')) offenders.push(`${relative(SRC, file)} imports ${spec}`);

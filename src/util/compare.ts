@@ -1,7 +1,8 @@
 type Num = ArrayLike<number>;
 
 /**
- * Largest element-wise relative error of `actual` against a float64 reference:
+ * Largest element-wise relative error of `actual` against an expected output (a float64
+ * reference in the tests, its stored values in the self-check):
  * |a - e| / (|e| + floor), with floor = 1e-2 * max|e| so that elements which cancel to
  * nearly zero do not demand digits fp32 cannot hold. Non-finite outputs (an element left
  * poisoned with NaN, say) count as infinite error.
