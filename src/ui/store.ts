@@ -79,6 +79,8 @@ async function saveSession(s: Session): Promise<void> {
 
 let client: WorkerClient | null = null;
 let builtinOrder: string[] = [];
+/** Whether a saved session or a link chose the experiment (else the adapter picks the preset). */
+let experimentGiven = false;
 
 /** A stream changed beyond choosing built-in tasks is the person's own: it is named so. */
 function edited(stream: StreamState): Pick<StreamState, 'name' | 'builtin'> {
@@ -98,6 +100,9 @@ export const useLab = create<LabStore>()((set, get) => {
     const before = get().run;
     if (m.type !== 'runProgress') performance.mark(`lab:${m.type}`);
     set((s) => applyWorkerMessage(s, m));
+    // A first visit gets the preset its adapter can run: minutes on a software adapter, the
+    // benchmark's size on a GPU. A saved session or a link keeps its own.
+    if (m.type === 'ready' && !experimentGiven) set((s) => ({ experiment: { ...s.experiment, preset: m.adapter.isSoftware ? 'tiny' : 'default' } }));
     const after = get().run;
     // Persist at the moments that matter for a reload: a stage's results, and a run's end.
     if (after && (m.type === 'stageDone' || (before?.status !== after.status && after.status !== 'running'))) persist();
@@ -149,6 +154,7 @@ export const useLab = create<LabStore>()((set, get) => {
           get().reportError(`the saved checkpoint no longer loads, the shipped base is in use: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
+      if (session) experimentGiven = true;
       if (session) set({ stream: session.stream, experiment: session.experiment, run: session.run, live: { progress: null, gpuBytes: 0, losses: session.run?.losses ?? {} } });
       if (!get().stream) await get().resetStream();
       else {
@@ -161,6 +167,7 @@ export const useLab = create<LabStore>()((set, get) => {
       // A link names an experiment (and which built-in tasks, in which order): it wins over the saved one.
       const linked = queryToExperiment(location.search, get().experiment);
       if (linked) {
+        experimentGiven = true;
         set({ experiment: linked.experiment });
         if (linked.tasks) {
           if (!get().stream?.builtin) await get().resetStream();

@@ -1,3 +1,4 @@
+import { GPU_ONLY_PRESETS } from '../../cl/presets';
 import type { SettingSpec } from '../../methods/settings';
 import type { Catalog } from '../../worker/labProtocol';
 import { useLab } from '../store';
@@ -82,8 +83,9 @@ export function MethodsPanel({ catalog }: { catalog: Catalog }) {
           Preset{' '}
           <select value={experiment.preset} onChange={(e) => setPreset(e.target.value)} data-testid="preset">
             {catalog.presets.map((p) => (
-              <option key={p.name} value={p.name}>
+              <option key={p.name} value={p.name} disabled={software && GPU_ONLY_PRESETS.includes(p.name)}>
                 {p.name}: {p.budget.steps} steps of {p.budget.batchSize} per task, up to {p.maxTest} test examples
+                {software && GPU_ONLY_PRESETS.includes(p.name) ? ' (needs a GPU)' : ''}
               </option>
             ))}
           </select>
@@ -93,8 +95,10 @@ export function MethodsPanel({ catalog }: { catalog: Catalog }) {
           <input type="number" step={1} value={experiment.seed} onChange={(e) => setSeed(Math.trunc(Number(e.target.value) || 0))} style={{ width: '5rem' }} />
         </label>
       </div>
-      {software && experiment.preset !== 'tiny' && (
-        <p className="warning">This adapter runs WebGPU on the CPU: the {experiment.preset} preset takes hours here. The tiny preset takes minutes.</p>
+      {software && (
+        <p className="warning" data-testid="software-preset-note">
+          This adapter runs WebGPU on the CPU, about 100x slower than a GPU: {experiment.preset === 'tiny' ? 'the tiny preset (minutes) is picked; larger ones take hours here.' : `the ${experiment.preset} preset takes hours here; the tiny one takes minutes.`}
+        </p>
       )}
       <ul className="methods">
         {catalog.methods.map((m) => {
