@@ -23,7 +23,7 @@ describe('continual-lab run flags', () => {
   it('refuses unknown methods, settings and presets, listing the valid ones', () => {
     expect(() => parseRunFlags(['--methods', 'seqlora,sea'])).toThrow('unknown method "sea" (methods: seqft, seqlora, replay, ewc, olora, mtl, see, moses)');
     expect(() => parseRunFlags(['--methods', 'ewc', '--set', 'ewc.lamda=3'])).toThrow(/ewc has no setting "lamda" \(its settings: rank, alpha, targets, lr, weightDecay, lambda, fisherBatches, fisherBatchSize\)/);
-    expect(() => parseRunFlags(['--preset', 'huge'])).toThrow('unknown preset "huge" (presets: tiny, default)');
+    expect(() => parseRunFlags(['--preset', 'huge'])).toThrow('unknown preset "huge" (presets: tiny, default, large)');
     expect(() => parseRunFlags(['--seed', 'x'])).toThrow(RunUsageError);
     expect(() => parseRunFlags(['--methods', 'seqlora', '--set', 'ewc.lambda=3'])).toThrow(/ewc is not among --methods/);
     expect(() => parseRunFlags(['--out'])).toThrow('--out needs a value');
