@@ -74,10 +74,13 @@ test('a newcomer uploads tasks, runs SeqLoRA and SEE to the end, inspects routin
   await expect(page.getByTestId('run-status')).toContainText('GPU memory');
   await expect(page.getByTestId('loss-chart').locator('.recharts-line')).not.toHaveCount(0, { timeout: 120_000 });
   await page.screenshot({ path: 'test-results/lab-running.png', fullPage: true });
-  // Charts follow the run: the step shown changes from one second to the next.
+  // Charts follow the run: within 2.5 s the step shown and the loss curve both change.
+  const curve = page.getByTestId('loss-chart').locator('path.recharts-line-curve').first();
   const before = await page.getByTestId('run-status').textContent();
+  const curveBefore = await curve.getAttribute('d');
   await page.waitForTimeout(2500);
   expect(await page.getByTestId('run-status').textContent()).not.toBe(before);
+  expect(await curve.getAttribute('d')).not.toBe(curveBefore);
 
   await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 780_000 });
   const trainingTo = await page.evaluate(() => performance.now());
