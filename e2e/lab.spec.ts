@@ -129,6 +129,41 @@ test('a newcomer uploads tasks, runs SeqLoRA and SEE to the end, inspects routin
   expect(foreign).toEqual([]);
 });
 
+test('MoSEs after a run: gates per token and layer, sub-expert usage, and its matrix with the task id given', async ({ page }) => {
+  test.setTimeout(600_000);
+  await page.goto('/?methods=moses&preset=tiny&seed=0&tasks=sentiment,capitals');
+  await expect(page.getByTestId('methods-panel')).toBeVisible({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await expect(page.getByTestId('run-state')).toHaveText('done', { timeout: 400_000 });
+
+  const inspector = page.getByTestId('inspector');
+  await inspector.getByTestId('inspect-prompt').fill('Capital of France:');
+  await inspector.getByRole('button', { name: 'Inspect' }).click();
+  const view = inspector.getByTestId('moses-inspection');
+  await expect(view).toBeVisible({ timeout: 120_000 });
+  await expect(inspector.getByTestId('inspect-inferred')).toHaveText(/sentiment|capitals/);
+  // The shipped base has 4 blocks, and MoSEs routes all four projections of each.
+  await expect(inspector.getByTestId('gate-map')).toHaveCount(16);
+  await expect(inspector.getByTestId('gate-map').first()).toContainText('transformer.h.0.attn.c_attn');
+  // A token's gates in every layer: top-k sub-experts with gates that sum to 1.
+  await view.locator('p.tokens button').nth(3).click();
+  const rows = inspector.getByTestId('token-gates').locator('tbody tr');
+  await expect(rows).toHaveCount(16);
+  const gates = (await rows.first().locator('td').textContent())!.match(/: ([\d.]+)/g)!.map((g) => Number(g.slice(2)));
+  expect(gates.length).toBeGreaterThanOrEqual(1);
+  expect(Math.abs(gates.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(0.02);
+  await expect(inspector.getByTestId('moses-usage')).toContainText('balance');
+  await inspector.screenshot({ path: 'test-results/lab-moses-inspector.png' });
+
+  // With the task id given, a task has no router before it is trained: that cell has no score
+  // (marked as such, not as waiting for an evaluation).
+  await page.getByTestId('moses-til').check();
+  await expect(page.getByTestId('matrix-moses (TIL)').getByTestId('cell-score')).toHaveCount(5);
+  await expect(page.getByTestId('matrix-moses (TIL)').locator('td.na')).toHaveCount(1);
+  await expect(page.getByTestId('matrix-moses (TIL)').getByTestId('cell-pending')).toHaveCount(0);
+  await expect(page.getByTestId('matrix-moses').getByTestId('cell-score')).toHaveCount(0);
+});
+
 test('a run interrupted by a lost GPU device, then by a reload, goes on from its last finished task', async ({ page, browser }) => {
   test.setTimeout(600_000);
   await page.goto('/?methods=seqlora&preset=tiny&seed=1&tasks=sentiment,capitals');
