@@ -24,11 +24,12 @@ const EMPTY: Preset[] = [];
  */
 function RunViews({ presets, ready }: { presets: Preset[]; ready: boolean }) {
   const current = useLab((s) => s.run);
+  const planned = useLab((s) => (s.run?.experiment ?? s.experiment).methods.map((m) => m.id).join());
   const run = useDeferredValue(current);
   const preset = presets.find((p) => p.name === run?.experiment.preset);
   return (
     <>
-      {ready && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run?.results?.stream.length ?? 1} />}
+      {ready && <LossChart stepsPerStage={preset?.budget.steps ?? 1} stages={run?.results?.stream.length ?? 1} planned={planned} />}
       {run?.results && <ResultsPanel run={run} />}
       {run?.results && !run.importedFrom && <InspectorPanel run={run} />}
       {ready && <PlaygroundPanel run={run} />}

@@ -32,7 +32,7 @@ function thin(points: readonly LossPoint[]): LossPoint[] {
  * Every method's training loss against its steps, overlaid, task boundaries marked; the
  * tooltip is a crosshair listing each method's value at that step.
  */
-export const LossChart = memo(function LossChart({ stepsPerStage, stages }: { stepsPerStage: number; stages: number }) {
+export const LossChart = memo(function LossChart({ stepsPerStage, stages, planned }: { stepsPerStage: number; stages: number; planned: string }) {
   const live = useLab((s) => s.live.losses);
   // Redrawn at most once a second: a chart redraw per training step would crowd the page's thread.
   const [losses, setLosses] = useState(live);
@@ -48,11 +48,14 @@ export const LossChart = memo(function LossChart({ stepsPerStage, stages }: { st
   }, [live]);
   const [alpha, setAlpha] = useState(0.6);
   const [log, setLog] = useState(false);
-  const methods = Object.keys(losses).filter((m) => losses[m].length > 0);
+  const withData = Object.keys(losses).filter((m) => losses[m].length > 0);
+  // The run's methods have their lines (empty) before their first step: the first points are
+  // then a change of data, not of the chart's structure, which costs recharts far more.
+  const methods = [...new Set([...planned.split(',').filter(Boolean), ...withData])];
   const rows = useMemo(() => {
     const byStep = new Map<number, Record<string, number>>();
     for (const m of methods) {
-      for (const p of thin(smooth(losses[m], alpha))) {
+      for (const p of thin(smooth(losses[m] ?? [], alpha))) {
         const row = byStep.get(p.step) ?? { step: p.step };
         row[m] = p.loss;
         byStep.set(p.step, row);
